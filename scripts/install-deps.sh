@@ -1,0 +1,35 @@
+#!/bin/sh
+# install-deps.sh: installs every build, test and tool dependency of Chorus
+# from Debian 12's packages. Non-interactive and idempotent: packages that
+# are already present are left alone, so a second run is a quick no-op.
+set -eu
+
+PKGS="
+  build-essential cmake pkg-config git ca-certificates python3
+  libuv1-dev libopus-dev libspeexdsp-dev libsodium-dev libmicrohttpd-dev
+  libjansson-dev libsqlite3-dev libcriterion-dev
+  curl
+"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

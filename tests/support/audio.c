@@ -1,0 +1,490 @@
+/*
+ * audio.c: test audio helpers. See audio.h.
+ */
+#include "audio.h"
+
+#include <errno.h>
+#include <math.h>
+#include <opus.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+enum {
+    MAX_DECODE = 5760,      /* 120 ms at 48 kHz: the longest Opus packet */
+};
+
+/* ---- growable PCM buffer ---- */
+
+void ta_pcm_init(struct ta_pcm *p, uint32_t rate)
+{
+    p->s = NULL;
+    p->n = 0;
+    p->cap = 0;
+    p->rate = rate;
+}
+
+static int pcm_reserve(struct ta_pcm *p, size_t more)
+{
+    size_t cap = p->cap ? p->cap : 4096;
+    int16_t *s;
+
+    if (p->n + more <= p->cap)
+        return 0;
+    while (cap < p->n + more)
+        cap *= 2;
+    s = realloc(p->s, cap * sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    p->s = s;
+    p->cap = cap;
+    return 0;
+}
+
+int ta_pcm_append(struct ta_pcm *p, const int16_t *s, size_t n)
+{
+    int rc = pcm_reserve(p, n);
+
+    if (rc)
+        return rc;
+    if (s)
+        memcpy(p->s + p->n, s, n * sizeof(*s));
+    else
+        memset(p->s + p->n, 0, n * sizeof(*s));
+    p->n += n;
+    return 0;
+}
+
+void ta_pcm_clear(struct ta_pcm *p)
+{
+    p->n = 0;
+}
+
+void ta_pcm_free(struct ta_pcm *p)
+{
+    free(p->s);
+    ta_pcm_init(p, p->rate);
+}
+
+size_t ta_pcm_index_ms(const struct ta_pcm *p, uint32_t ms)
+{
+    size_t i = (size_t)ms * p->rate / 1000;
+
+    return i < p->n ? i : p->n;
+}
+
+/* ---- generation ---- */
+
+double ta_db_to_amp(double dbfs)
+{
+    return TA_FULL_SCALE * pow(10.0, dbfs / 20.0);
+}
+
+double ta_amp_to_db(double amp)
+{
+    double db;
+
+    if (!(amp > 0.0))
+        return TA_DB_FLOOR;
+    db = 20.0 * log10(amp / TA_FULL_SCALE);
+    return db < TA_DB_FLOOR ? TA_DB_FLOOR : db;
+}
+
+void ta_sine_init(struct ta_sine *g, double freq, uint32_t rate, double dbfs)
+{
+    g->phase = 0.0;
+    g->step = 2.0 * M_PI * freq / (double)rate;
+    g->amp = ta_db_to_amp(dbfs);
+}
+
+void ta_sine_set_db(struct ta_sine *g, double dbfs)
+{
+    g->amp = ta_db_to_amp(dbfs);
+}
+
+static double sine_next(struct ta_sine *g)
+{
+    double v = g->amp * sin(g->phase);
+
+    /* Wrapping the phase keeps sin() accurate over hours of samples. */
+    g->phase += g->step;
+    if (g->phase >= 2.0 * M_PI)
+        g->phase -= 2.0 * M_PI;
+    return v;
+}
+
+void ta_sine_fill(struct ta_sine *g, int16_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        long v = lrint(sine_next(g));
+
+        out[i] = (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+    }
+}
+
+void ta_sine_add32(struct ta_sine *g, int32_t *acc, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += (int32_t)lrint(sine_next(g));
+}
+
+/* ---- measurement ---- */
+
+double ta_tone_db(const int16_t *pcm, size_t n, double freq, uint32_t rate)
+{
+    double w = 2.0 * M_PI * freq / (double)rate;
+    double coeff = 2.0 * cos(w);
+    double s1 = 0.0, s2 = 0.0, wsum = 0.0, mag2;
+
+    if (n < 2 || rate == 0)
+        return TA_DB_FLOOR;
+    for (size_t i = 0; i < n; i++) {
+        double win = 0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)(n - 1));
+        double s0 = win * pcm[i] + coeff * s1 - s2;
+
+        wsum += win;
+        s2 = s1;
+        s1 = s0;
+    }
+    /* |X(w)|^2 of the windowed block; a sine of amplitude A gives
+     * |X| = A * sum(win) / 2. */
+    mag2 = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    if (!(mag2 > 0.0))
+        return TA_DB_FLOOR;
+    return ta_amp_to_db(2.0 * sqrt(mag2) / wsum);
+}
+
+double ta_pcm_tone_db(const struct ta_pcm *p, uint32_t from_ms, uint32_t to_ms,
+                      double freq)
+{
+    size_t a = ta_pcm_index_ms(p, from_ms);
+    size_t b = to_ms ? ta_pcm_index_ms(p, to_ms) : p->n;
+
+    if (b <= a)
+        return TA_DB_FLOOR;
+    return ta_tone_db(p->s + a, b - a, freq, p->rate);
+}
+
+bool ta_tone_present(const int16_t *pcm, size_t n, double freq, uint32_t rate,
+                     double min_db)
+{
+    return ta_tone_db(pcm, n, freq, rate) >= min_db;
+}
+
+double ta_rms(const int16_t *pcm, size_t n)
+{
+    double sum = 0.0;
+
+    if (n == 0)
+        return 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)pcm[i] * pcm[i];
+    return sqrt(sum / (double)n);
+}
+
+double ta_rms_db(const int16_t *pcm, size_t n)
+{
+    return ta_amp_to_db(ta_rms(pcm, n) * sqrt(2.0));
+}
+
+int32_t ta_peak(const int16_t *pcm, size_t n)
+{
+    int32_t peak = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int32_t a = pcm[i] < 0 ? -(int32_t)pcm[i] : pcm[i];
+        if (a > peak)
+            peak = a;
+    }
+    return peak;
+}
+
+int32_t ta_max_step(const int16_t *pcm, size_t n)
+{
+    int32_t step = 0;
+
+    for (size_t i = 1; i < n; i++) {
+        int32_t d = (int32_t)pcm[i] - pcm[i - 1];
+        if (d < 0)
+            d = -d;
+        if (d > step)
+            step = d;
+    }
+    return step;
+}
+
+/* Removes from @r the least-squares sinusoid at @w radians/sample and
+ * returns its power (amplitude^2 / 2). Over many periods cos and sin are
+ * close to orthogonal, so the projection is the least-squares fit. */
+static double remove_tone(double *r, size_t n, double w)
+{
+    double a = 0.0, b = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        a += r[i] * cos(w * (double)i);
+        b += r[i] * sin(w * (double)i);
+    }
+    a *= 2.0 / (double)n;
+    b *= 2.0 / (double)n;
+    for (size_t i = 0; i < n; i++)
+        r[i] -= a * cos(w * (double)i) + b * sin(w * (double)i);
+    return (a * a + b * b) / 2.0;
+}
+
+double ta_snr_db(const int16_t *pcm, size_t n, uint32_t rate,
+                 const double *freqs, unsigned nf)
+{
+    double *r, tone = 0.0, noise = 0.0;
+
+    if (n == 0 || rate == 0)
+        return TA_DB_FLOOR;
+    r = malloc(n * sizeof(*r));
+    if (!r)
+        return TA_DB_FLOOR;
+    for (size_t i = 0; i < n; i++)
+        r[i] = pcm[i];
+    for (unsigned k = 0; k < nf; k++)
+        tone += remove_tone(r, n, 2.0 * M_PI * freqs[k] / (double)rate);
+    for (size_t i = 0; i < n; i++)
+        noise += r[i] * r[i];
+    free(r);
+    noise /= (double)n;
+    if (!(tone > 0.0))
+        return TA_DB_FLOOR;
+    if (!(noise > 0.0))
+        return 200.0;
+    return 10.0 * log10(tone / noise);
+}
+
+/* ---- Opus sender ---- */
+
+struct ta_tx {
+    OpusEncoder *enc;
+    uint32_t rate;
+    uint32_t frame;     /* samples per frame at rate */
+    uint32_t ts_step;   /* 48 kHz ticks per frame */
+    uint16_t seq;       /* of the next packet */
+    uint32_t ts;
+};
+
+static bool opus_rate_ok(uint32_t rate)
+{
+    return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 ||
+           rate == 48000;
+}
+
+int ta_tx_new(struct ta_tx **out, uint32_t rate, uint32_t frame_ms,
+              uint32_t bitrate, uint16_t seq0, uint32_t ts0)
+{
+    struct ta_tx *tx;
+    int err;
+
+    if (!opus_rate_ok(rate) ||
+        (frame_ms != 10 && frame_ms != 20 && frame_ms != 40 && frame_ms != 60))
+        return -EINVAL;
+    tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return -ENOMEM;
+    /* AUDIO rather than VOIP: the VOIP mode's high-pass and speech
+     * shaping would colour the test tones and blur level checks. */
+    tx->enc = opus_encoder_create((opus_int32)rate, 1, OPUS_APPLICATION_AUDIO,
+                                  &err);
+    if (!tx->enc) {
+        free(tx);
+        return err == OPUS_ALLOC_FAIL ? -ENOMEM : -EINVAL;
+    }
+    if (bitrate)
+        opus_encoder_ctl(tx->enc, OPUS_SET_BITRATE((opus_int32)bitrate));
+    tx->rate = rate;
+    tx->frame = rate / 1000 * frame_ms;
+    tx->ts_step = TA_RTP_RATE / 1000 * frame_ms;
+    tx->seq = seq0;
+    tx->ts = ts0;
+    *out = tx;
+    return 0;
+}
+
+void ta_tx_free(struct ta_tx *tx)
+{
+    if (!tx)
+        return;
+    opus_encoder_destroy(tx->enc);
+    free(tx);
+}
+
+uint32_t ta_tx_frame_samples(const struct ta_tx *tx)
+{
+    return tx->frame;
+}
+
+int ta_tx_encode(struct ta_tx *tx, const int16_t *pcm, uint8_t *out,
+                 uint32_t cap, uint16_t *seq, uint32_t *ts)
+{
+    opus_int32 len = opus_encode(tx->enc, pcm, (int)tx->frame, out,
+                                 (opus_int32)cap);
+
+    if (len < 0)
+        return -EINVAL;
+    *seq = tx->seq;
+    *ts = tx->ts;
+    ta_tx_skip(tx);
+    return (int)len;
+}
+
+void ta_tx_skip(struct ta_tx *tx)
+{
+    tx->seq++;
+    tx->ts += tx->ts_step;
+}
+
+/* ---- Opus receiver ---- */
+
+struct ta_rx {
+    OpusDecoder *dec;
+    struct ta_pcm pcm;
+    bool started;       /* a packet has been decoded */
+    uint32_t next_ts;   /* 48 kHz timestamp just after the last packet */
+    uint64_t packets, errors;
+    int16_t tmp[MAX_DECODE];
+};
+
+int ta_rx_new(struct ta_rx **out, uint32_t rate)
+{
+    struct ta_rx *rx;
+    int err;
+
+    if (!opus_rate_ok(rate))
+        return -EINVAL;
+    rx = calloc(1, sizeof(*rx));
+    if (!rx)
+        return -ENOMEM;
+    rx->dec = opus_decoder_create((opus_int32)rate, 1, &err);
+    if (!rx->dec) {
+        free(rx);
+        return err == OPUS_ALLOC_FAIL ? -ENOMEM : -EINVAL;
+    }
+    ta_pcm_init(&rx->pcm, rate);
+    *out = rx;
+    return 0;
+}
+
+void ta_rx_free(struct ta_rx *rx)
+{
+    if (!rx)
+        return;
+    opus_decoder_destroy(rx->dec);
+    ta_pcm_free(&rx->pcm);
+    free(rx);
+}
+
+/* Appends silence for a forward timestamp gap so that buffer position keeps
+ * following the RTP clock. */
+static int rx_fill_gap(struct ta_rx *rx, uint32_t ts)
+{
+    int32_t gap = (int32_t)(ts - rx->next_ts);
+
+    if (!rx->started || gap <= 0 || gap > TA_MAX_GAP_MS * (TA_RTP_RATE / 1000))
+        return 0;
+    return ta_pcm_append(&rx->pcm, NULL,
+                         (size_t)gap * rx->pcm.rate / TA_RTP_RATE);
+}
+
+int ta_rx_decode(struct ta_rx *rx, uint32_t ts, const uint8_t *data,
+                 uint32_t len)
+{
+    size_t before = rx->pcm.n;
+    int n, rc;
+
+    n = opus_decode(rx->dec, data, (opus_int32)len, rx->tmp, MAX_DECODE, 0);
+    if (n < 0) {
+        rx->errors++;
+        return -EINVAL;
+    }
+    rc = rx_fill_gap(rx, ts);
+    if (rc == 0)
+        rc = ta_pcm_append(&rx->pcm, rx->tmp, (size_t)n);
+    if (rc)
+        return rc;
+    rx->started = true;
+    rx->next_ts = ts + (uint32_t)((uint64_t)n * TA_RTP_RATE / rx->pcm.rate);
+    rx->packets++;
+    return (int)(rx->pcm.n - before);
+}
+
+struct ta_pcm *ta_rx_pcm(struct ta_rx *rx)
+{
+    return &rx->pcm;
+}
+
+uint64_t ta_rx_packets(const struct ta_rx *rx)
+{
+    return rx->packets;
+}
+
+uint64_t ta_rx_errors(const struct ta_rx *rx)
+{
+    return rx->errors;
+}
+
+/* ---- files ---- */
+
+static void put_le(uint8_t *p, uint32_t v, unsigned bytes)
+{
+    for (unsigned i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int ta_wav_write(const char *path, const int16_t *pcm, size_t n, uint32_t rate)
+{
+    uint8_t h[44];
+    uint32_t data = (uint32_t)(n * 2);
+    FILE *f;
+    int rc = 0;
+
+    memcpy(h, "RIFF", 4);
+    put_le(h + 4, 36 + data, 4);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    put_le(h + 16, 16, 4);          /* fmt chunk size */
+    put_le(h + 20, 1, 2);           /* PCM */
+    put_le(h + 22, 1, 2);           /* mono */
+    put_le(h + 24, rate, 4);
+    put_le(h + 28, rate * 2, 4);    /* byte rate */
+    put_le(h + 32, 2, 2);           /* block align */
+    put_le(h + 34, 16, 2);          /* bits per sample */
+    memcpy(h + 36, "data", 4);
+    put_le(h + 40, data, 4);
+
+    f = fopen(path, "wb");
+    if (!f)
+        return -errno;
+    if (fwrite(h, 1, sizeof(h), f) != sizeof(h))
+        rc = -EIO;
+    /* Samples are written byte by byte so the file is little-endian on any
+     * host. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t b[2];
+
+        put_le(b, (uint16_t)pcm[i], 2);
+        if (fwrite(b, 1, 2, f) != 2)
+            rc = -EIO;
+    }
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+int ta_wav_dump(const char *name, const struct ta_pcm *p)
+{
+    const char *dir = getenv("CHORUS_TEST_WAV_DIR");
+    char path[4096];
+
+    if (!dir || !*dir)
+        return 0;
+    if (snprintf(path, sizeof(path), "%s/%s.wav", dir, name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    return ta_wav_write(path, p->s, p->n, p->rate);
+}
