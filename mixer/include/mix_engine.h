@@ -79,8 +79,9 @@ struct mix_room_settings {
     bool silence_suppression; /* off by default */
     bool comfort_noise;     /* add low-level noise to every mix */
     int comfort_noise_dbov; /* its level, e.g. -70 (default) */
-    /* Benchmark baseline only: decode every leg, no top-K, and one encode
-     * per listener (what Janus AudioBridge and FreeSWITCH do). Fixed. */
+    /* Benchmark baseline only: decode every leg (silent or not), no top-K,
+     * no forwarding, and one encode per listener (what Janus AudioBridge
+     * and FreeSWITCH do). Fixed. */
     bool naive;
 };
 
@@ -169,7 +170,11 @@ struct mix_leg_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t late, lost, duplicate, concealed, fec_recovered;
     uint64_t dropped_delay, resync, invalid;
+    uint64_t overflow;       /* dropped: jitter buffer full (sender too fast
+                                or mixer overloaded) */
     uint64_t decodes, encodes_own;
+    uint64_t forwarded;      /* frames sent as the single talker's own
+                                packet, without decode or encode */
     uint32_t jb_depth_ms;    /* jitter buffer depth now */
     uint32_t jb_target_ms;   /* and its adaptive target */
     uint32_t level;          /* last RFC 6464 level heard from the leg */
@@ -212,6 +217,10 @@ void mix_engine_stats(const struct mix_engine *e, struct mix_engine_stats *out);
  * histogram (upper bound of the bucket, so at most 12.5 % high). */
 uint64_t mix_engine_cycle_percentile_us(const struct mix_engine_stats *s,
                                         double pct);
+
+/* Thread: any. Exclusive upper bound, in µs, of histogram bucket @b (for
+ * exporting the histogram, e.g. as Prometheus buckets). */
+uint64_t mix_engine_hist_upper_us(unsigned b);
 
 /* ---- rooms (Thread: loop) ---- */
 

@@ -130,8 +130,6 @@ void mix__group_free(struct mix_group *g)
         slot_free(&g->pool[i]);
     if (g->shared)
         opus_encoder_destroy(g->shared);
-    if (g->silence)
-        opus_encoder_destroy(g->silence);
     if (g->down)
         speex_resampler_destroy(g->down);
     free(g);
@@ -151,29 +149,33 @@ static int group_grow_pool(struct mix_group *g, uint32_t n, uint32_t room_rate)
     return 0;
 }
 
-/* A frame of encoded silence kept for keep-alives: decodes to silence on
- * any receiver and costs a few bytes. */
-static int group_make_keepalive(struct mix_group *g)
+/* One frame of encoded digital silence. Replayed frame after frame it
+ * decodes to silence on any receiver (checked for every rate: after one
+ * transition frame the output is within +-3 of zero), so deaf legs and
+ * keep-alives reuse these bytes instead of running an encoder. */
+static int group_make_silence(struct mix_group *g)
 {
     int16_t zeros[MIX_MAX_FRAME_48K] = {0};
+    OpusEncoder *enc;
     int n = 0;
 
     if (g->codec != MIX_CODEC_OPUS) {
         uint8_t code = g->codec == MIX_CODEC_PCMU ? mix_g711_ulaw_encode(0)
                                                   : mix_g711_alaw_encode(0);
-        /* One 10 ms frame is enough to hold a NAT binding open. */
-        g->keepalive_len = 80;
-        memset(g->keepalive, code, g->keepalive_len);
+        g->silence_len = (uint16_t)g->frame;
+        memset(g->silence, code, g->silence_len);
         return 0;
     }
-    for (int i = 0; i < 2; i++) {
-        n = opus_encode(g->silence, zeros, (int)g->frame, g->keepalive,
-                        sizeof(g->keepalive));
-        if (n < 0)
-            return -EIO;
-    }
-    g->keepalive_len = (uint16_t)n;
-    opus_encoder_ctl(g->silence, OPUS_RESET_STATE);
+    enc = enc_new(g);
+    if (!enc)
+        return -ENOMEM;
+    /* A few frames, so the encoder has left its start-up state. */
+    for (int i = 0; i < 4 && n >= 0; i++)
+        n = opus_encode(enc, zeros, (int)g->frame, g->silence, sizeof(g->silence));
+    opus_encoder_destroy(enc);
+    if (n <= 0)
+        return -EIO;
+    g->silence_len = (uint16_t)n;
     return 0;
 }
 
@@ -196,8 +198,7 @@ static struct mix_group *group_new(struct mix_room *r, const struct mix_leg_conf
     g->enc_size = (uint32_t)opus_encoder_get_size(1);
     if (g->codec == MIX_CODEC_OPUS) {
         g->shared = enc_new(g);
-        g->silence = enc_new(g);
-        if (!g->shared || !g->silence)
+        if (!g->shared)
             goto err;
     }
     if (g->rate != r->rate) {
@@ -205,7 +206,7 @@ static struct mix_group *group_new(struct mix_room *r, const struct mix_leg_conf
         if (!g->down)
             goto err;
     }
-    if (group_make_keepalive(g) != 0)
+    if (group_make_silence(g) != 0)
         goto err;
     if (group_grow_pool(g, r->l_set.talkers + MIX_POOL_EXTRA, r->rate) != 0)
         goto err;
@@ -282,6 +283,38 @@ static void group_put(struct mix_room *r, struct mix_group *g)
 
 /* ---- rooms ---- */
 
+/* Chooses the phase that keeps the busiest of the four cycles (mod 4) of
+ * the room's worker least busy, so rooms with 20 or 40 ms frames spread
+ * evenly whatever their ids. */
+static uint32_t pick_phase(struct mix_engine *e, const struct mix_room *r)
+{
+    uint32_t *load = e->phase_load[r->w->idx];
+    uint32_t best = 0, best_max = UINT32_MAX;
+
+    for (uint32_t p = 0; p < r->every; p++) {
+        uint32_t mx = 0;
+        for (uint32_t c = 0; c < 4; c++) {
+            uint32_t l = load[c] + ((c + p) % r->every == 0);
+            if (l > mx)
+                mx = l;
+        }
+        if (mx < best_max) {
+            best_max = mx;
+            best = p;
+        }
+    }
+    return best;
+}
+
+static void phase_account(struct mix_room *r, int delta)
+{
+    uint32_t *load = r->e->phase_load[r->w->idx];
+
+    for (uint32_t c = 0; c < 4; c++)
+        if ((c + r->phase) % r->every == 0)
+            load[c] = (uint32_t)((int)load[c] + delta);
+}
+
 int mix_room_new(struct mix_engine *e, uint32_t id, void *user,
                  const struct mix_room_settings *s, struct mix_room **out)
 {
@@ -309,8 +342,7 @@ int mix_room_new(struct mix_engine *e, uint32_t id, void *user,
     r->frame_ms = s->frame_ms;
     r->frame = s->rate / 1000 * s->frame_ms;
     r->every = s->frame_ms / MIX_CYCLE_MS;
-    /* Spread rooms with longer frames over the cycles of their period. */
-    r->phase = id % r->every;
+    r->phase = pick_phase(e, r);
     r->naive = s->naive;
     r->l_set = *s;
     /* rt fields may be written here: rt has not seen the room yet. */
@@ -326,6 +358,7 @@ int mix_room_new(struct mix_engine *e, uint32_t id, void *user,
         free(r);
         return rc;
     }
+    phase_account(r, 1);
     r->l_next = e->l_rooms;
     if (e->l_rooms)
         e->l_rooms->l_prev = r;
@@ -385,6 +418,7 @@ int mix_room_destroy(struct mix_room *r)
     if (rc)
         return rc;
     r->l_dying = true;
+    phase_account(r, -1);
     /* rt releases the room's groups with it; forget them here so that
      * nothing frees them twice. */
     for (uint32_t i = 0; i < MIX_MAX_GROUPS; i++) {
@@ -731,6 +765,8 @@ void mix_leg_stats(const struct mix_leg *l, struct mix_leg_stats *o)
     o->fec_recovered = cnt_get(&c->fec_recovered);
     o->dropped_delay = cnt_get(&c->dropped_delay);
     o->resync = cnt_get(&c->resync);
+    o->overflow = cnt_get(&c->overflow);
+    o->forwarded = cnt_get(&c->forwarded);
     o->invalid = cnt_get(&c->invalid) + cnt_get(&c->invalid_loop);
     o->decodes = cnt_get(&c->decodes);
     o->encodes_own = cnt_get(&c->encodes_own);

@@ -8,14 +8,17 @@
  *               loudness is known without decoding), or silence
  *   3. talk     per leg, talk detection and events
  *   4. select   the K loudest talkers, with hysteresis
- *   5. mix      decode what was deferred for the selected talkers, sum them
- *               in 32 bits (plus comfort noise)
- *   6. plan     per listener: the common mix, a mix of its own (a talker does
- *               not hear itself; exclusions), silence, or nothing
+ *   5. plan     per listener: the common mix, a mix of its own (a talker does
+ *               not hear itself; exclusions), the single talker's packet as
+ *               it came (when that is all it hears), silence, or nothing
+ *   6. mix      only if some listener hears a mix: decode what was deferred
+ *               for the selected talkers, sum them in 32 bits (plus comfort
+ *               noise)
  *   7. send     the common mix is limited, resampled and encoded once per
  *               encoder group and its bytes go to every listener of that
  *               group; own mixes are mix-minus by subtraction from the sum,
- *               each with its own limiter and encoder
+ *               each with its own limiter and encoder; silence is a cached
+ *               packet
  *
  * Thread: rt. Nothing here allocates, frees, locks, logs or blocks; every
  * loop is bounded by the number of legs, K, or a constant.
@@ -44,6 +47,7 @@ enum leg_mode {
     MODE_OWN,       /* a mix of its own */
     MODE_SILENCE,   /* deaf: encoded silence */
     MODE_QUIET,     /* suppressed: nothing, or a keep-alive */
+    MODE_FORWARD,   /* the single talker's own packet */
 };
 
 /* ---- release queues ---- */
@@ -392,13 +396,15 @@ static void leg_decode(struct mix_worker *w, struct mix_leg *l,
  * DTX frame (at most 2 bytes). */
 static bool packet_silent(const struct mix_leg *l, const struct mix_jb_packet *p)
 {
+    if (l->room->naive) /* the baseline decodes everything */
+        return false;
     return l->muted || p->meta.level == MIX_LEVEL_SILENT ||
            (l->codec == MIX_CODEC_OPUS && p->len <= 2);
 }
 
 static bool can_defer(const struct mix_leg *l, const struct mix_jb_packet *p)
 {
-    return l->codec == MIX_CODEC_OPUS && l->fifo_len == 0 &&
+    return !l->room->naive && l->codec == MIX_CODEC_OPUS && l->fifo_len == 0 &&
            p->meta.level != MIX_JB_LEVEL_NONE &&
            p->meta.duration == l->frame_ts;
 }
@@ -418,6 +424,7 @@ static void leg_pull(struct mix_worker *w, struct mix_room *r, struct mix_leg *l
 
     l->has_pcm = false;
     l->deferred = NULL;
+    l->fwd = NULL;
     l->frame_level = MIX_LEVEL_SILENT;
 
     for (int i = 0; l->fifo_len < r->frame && i < MIX_PULL_MAX; i++) {
@@ -440,6 +447,9 @@ static void leg_pull(struct mix_worker *w, struct mix_room *r, struct mix_leg *l
                 fifo_append(l, NULL, room_samples(l, o.duration));
                 break;
             }
+            if (l->fifo_len == 0 && o.duration == l->frame_ts &&
+                l->codec == MIX_CODEC_OPUS)
+                l->fwd = o.pkt;
             if (can_defer(l, o.pkt)) {
                 l->deferred = o.pkt;
                 l->frame_level = o.pkt->meta.level;
@@ -565,7 +575,7 @@ static void select_talkers(struct mix_room *r)
     }
 }
 
-/* ---- 6. plan, 7. send ---- */
+/* ---- 5. plan, 6. mix, 7. send ---- */
 
 static bool excludes(const struct mix_leg *l, uint32_t id)
 {
@@ -652,22 +662,7 @@ static void send_shared(struct mix_worker *w, struct mix_room *r,
 static void send_silence(struct mix_worker *w, struct mix_room *r,
                          struct mix_leg *l)
 {
-    struct mix_group *g = l->group;
-
-    if (!g->silence_done) {
-        memset(w->rs16, 0, g->frame * sizeof(int16_t));
-        w->cycle_encodes++;
-        cnt_add(&w->encodes, 1);
-        if (g->codec == MIX_CODEC_OPUS) {
-            g->silence_len = opus_encode(g->silence, w->rs16, (int)g->frame,
-                                         g->silence_pkt, MIX_MAX_PACKET);
-        } else {
-            memset(g->silence_pkt, g->keepalive[0], g->frame);
-            g->silence_len = (int)g->frame;
-        }
-        g->silence_done = true;
-    }
-    push_out(w, r, l, g->silence_pkt, g->silence_len, 0, MIX_LEVEL_SILENT);
+    push_out(w, r, l, l->group->silence, l->group->silence_len, 0, MIX_LEVEL_SILENT);
 }
 
 static void send_quiet(struct mix_worker *w, struct mix_room *r,
@@ -677,8 +672,17 @@ static void send_quiet(struct mix_worker *w, struct mix_room *r,
 
     l->out_silent = true;
     if (idle_ms + r->frame_ms > MIX_KEEPALIVE_EVERY_MS)
-        push_out(w, r, l, l->group->keepalive, l->group->keepalive_len,
+        push_out(w, r, l, l->group->silence, l->group->silence_len,
                  MIX_OUT_KEEPALIVE, MIX_LEVEL_SILENT);
+}
+
+static void send_forward(struct mix_worker *w, struct mix_room *r,
+                         struct mix_leg *l)
+{
+    const struct mix_leg *t = l->fwd_from;
+
+    push_out(w, r, l, t->fwd->data, t->fwd->len, 0, t->frame_level);
+    cnt_add(&l->c.forwarded, 1);
 }
 
 static void send_own(struct mix_worker *w, struct mix_room *r, struct mix_leg *l)
@@ -717,42 +721,58 @@ static struct mix_enc_slot *slot_take(struct mix_leg *l)
     return NULL;
 }
 
-/* What @l hears this frame; takes an encoder slot when it needs its own mix
- * and, on the switch from the common mix, starts that encoder from the
- * common encoder's state so the listener's decoder sees one continuous
- * stream. Must run before any common encode of the frame. */
-static enum leg_mode plan_leg(struct mix_room *r, struct mix_leg *l)
+/* What @l hears this frame (no side effects but fwd_from):
+ *  - nothing at all when suspended;
+ *  - nothing but keep-alives when the room suppresses silence and the
+ *    listener has nobody to hear (or is deaf);
+ *  - encoded silence when deaf, or when it has nobody to hear but would hear
+ *    itself in the common mix;
+ *  - the single talker's own packet when it hears exactly one talker whose
+ *    frame is one whole packet that needs no processing (unity gain, no
+ *    comfort noise, Opus on both sides): no decode or encode is needed for it;
+ *  - the common mix when it hears every selected talker;
+ *  - else a mix of its own. */
+static enum leg_mode plan_mode(const struct mix_room *r, struct mix_leg *l)
 {
-    uint32_t heard = r->nsel, hidden = 0;
-    struct mix_enc_slot *s;
+    uint32_t hidden = 0, heard;
+    struct mix_leg *only = NULL;
 
     if (l->suspended)
         return MODE_NONE;
-    for (uint32_t i = 0; i < r->nsel; i++)
-        if (r->sel[i] == l || excludes(l, r->sel[i]->id))
+    for (uint32_t i = 0; i < r->nsel; i++) {
+        struct mix_leg *t = r->sel[i];
+        if (t == l || excludes(l, t->id))
             hidden++;
-    heard -= hidden;
+        else
+            only = t;
+    }
+    heard = r->nsel - hidden;
     if (l->deaf || heard == 0) {
-        slot_release(l);
         if (r->suppress)
             return MODE_QUIET;
-        if (l->deaf || hidden > 0)
-            return MODE_SILENCE;
-        return MODE_SHARED;
+        return l->deaf || hidden > 0 ? MODE_SILENCE : MODE_SHARED;
     }
-    if (hidden == 0) {
-        slot_release(l);
-        return MODE_SHARED;
+    if (heard == 1 && !r->naive && only->fwd && only->gain == MIX_GAIN_UNITY &&
+        !r->cn && l->group->codec == MIX_CODEC_OPUS) {
+        l->fwd_from = only;
+        return MODE_FORWARD;
     }
-    s = slot_take(l);
-    if (!s) {
-        /* Cannot happen while nsel <= K < pool size; never let a talker
-         * hear itself, send silence instead. */
-        slot_release(l);
-        return MODE_SILENCE;
-    }
+    return hidden == 0 ? MODE_SHARED : MODE_OWN;
+}
+
+/* Gives @l (planned MODE_OWN) its encoder; on the switch from another
+ * stream the encoder starts as a byte copy of the common encoder (one flat
+ * allocation), so the listener's decoder keeps predicting from the state it
+ * knows. Must run before the frame's common encode. Returns false when no
+ * encoder is free (cannot happen while nsel <= K = pool size). */
+static bool own_prepare(struct mix_leg *l)
+{
+    struct mix_enc_slot *s = slot_take(l);
+    struct mix_group *g = l->group;
+
+    if (!s)
+        return false;
     if (!l->was_custom || l->cur != s) {
-        struct mix_group *g = l->group;
         if (s->enc && g->shared && !g->shared_skipped)
             memcpy(s->enc, g->shared, g->enc_size);
         else if (s->enc)
@@ -761,7 +781,7 @@ static enum leg_mode plan_leg(struct mix_room *r, struct mix_leg *l)
     }
     l->cur = s;
     l->was_custom = true;
-    return MODE_OWN;
+    return true;
 }
 
 /* ---- the frame ---- */
@@ -781,6 +801,7 @@ static void publish_leg(struct mix_leg *l)
     cnt_set(&c->duplicate, s->duplicate);
     cnt_set(&c->dropped_delay, s->dropped_delay);
     cnt_set(&c->resync, s->resync);
+    cnt_set(&c->overflow, s->dropped_overflow);
     cnt_set(&c->jb_depth_ms, (uint64_t)mix_jb_depth(&l->jb) * 1000 / l->clock);
     cnt_set(&c->jb_target_ms, (uint64_t)mix_jb_target(&l->jb) * 1000 / l->clock);
     cnt_set(&c->level, l->frame_level);
@@ -816,9 +837,51 @@ static void naive_cycle(struct mix_worker *w, struct mix_room *r)
     }
 }
 
+/* Decodes what the selected talkers deferred and sums them (32 bits), plus
+ * comfort noise. */
+static void build_mix(struct mix_worker *w, struct mix_room *r)
+{
+    memset(w->acc, 0, r->frame * sizeof(int32_t));
+    for (uint32_t i = 0; i < r->nsel; i++) {
+        struct mix_leg *t = r->sel[i];
+        if (t->deferred)
+            leg_decode_deferred(w, r, t);
+        if (t->has_pcm)
+            mix_ops_accum(w->acc, t->fifo, r->frame, t->gain);
+    }
+    if (r->cn)
+        mix_ops_add_noise(w->acc, r->frame, r->cn_dbov, &r->cn_seed);
+}
+
+static void send_all(struct mix_worker *w, struct mix_room *r)
+{
+    for (struct mix_leg *l = r->legs; l; l = l->next) {
+        switch ((enum leg_mode)l->frame_mode) {
+        case MODE_SHARED:
+            send_shared(w, r, l);
+            break;
+        case MODE_OWN:
+            send_own(w, r, l);
+            break;
+        case MODE_FORWARD:
+            send_forward(w, r, l);
+            break;
+        case MODE_SILENCE:
+            send_silence(w, r, l);
+            break;
+        case MODE_QUIET:
+            send_quiet(w, r, l);
+            break;
+        case MODE_NONE:
+            break;
+        }
+    }
+}
+
 void mix__room_cycle(struct mix_worker *w, struct mix_room *r)
 {
     struct mix_leg *l;
+    bool need_mix = false;
 
     for (l = r->legs; l; l = l->next) {
         leg_ingest(l);
@@ -833,45 +896,28 @@ void mix__room_cycle(struct mix_worker *w, struct mix_room *r)
     }
     select_talkers(r);
 
-    memset(w->acc, 0, r->frame * sizeof(int32_t));
-    for (uint32_t i = 0; i < r->nsel; i++) {
-        struct mix_leg *t = r->sel[i];
-        if (t->deferred)
-            leg_decode_deferred(w, r, t);
-        if (t->has_pcm)
-            mix_ops_accum(w->acc, t->fifo, r->frame, t->gain);
-    }
-    if (r->cn)
-        mix_ops_add_noise(w->acc, r->frame, r->cn_dbov, &r->cn_seed);
-
-    for (uint32_t i = 0; i < MIX_MAX_GROUPS; i++) {
-        if (r->groups[i]) {
-            r->groups[i]->shared_done = false;
-            r->groups[i]->silence_done = false;
-        }
-    }
-    /* Plan every listener first (slots, encoder clones), then encode. The
-     * mode is parked in the leg's frame_mode for the second pass. */
-    for (l = r->legs; l; l = l->next)
-        l->frame_mode = (uint8_t)plan_leg(r, l);
+    /* Plan every listener, then release the encoder slots of those that no
+     * longer need one before anybody takes one (so K slots are enough), then
+     * give out slots; only then may the common encoder run. */
     for (l = r->legs; l; l = l->next) {
-        switch ((enum leg_mode)l->frame_mode) {
-        case MODE_SHARED:
-            send_shared(w, r, l);
-            break;
-        case MODE_OWN:
-            send_own(w, r, l);
-            break;
-        case MODE_SILENCE:
-            send_silence(w, r, l);
-            break;
-        case MODE_QUIET:
-            send_quiet(w, r, l);
-            break;
-        case MODE_NONE:
-            break;
-        }
+        l->frame_mode = (uint8_t)plan_mode(r, l);
+        need_mix |= l->frame_mode == MODE_SHARED || l->frame_mode == MODE_OWN;
     }
+    for (l = r->legs; l; l = l->next)
+        if (l->frame_mode != MODE_OWN)
+            slot_release(l);
+    for (l = r->legs; l; l = l->next)
+        if (l->frame_mode == MODE_OWN && !own_prepare(l))
+            l->frame_mode = MODE_SILENCE; /* never let a talker hear itself */
+    /* Nobody hears a mix (everyone forwarded, silent or quiet): no decode,
+     * no sum, no encode this frame. */
+    if (need_mix)
+        build_mix(w, r);
+
+    for (uint32_t i = 0; i < MIX_MAX_GROUPS; i++)
+        if (r->groups[i])
+            r->groups[i]->shared_done = false;
+    send_all(w, r);
     for (uint32_t i = 0; i < MIX_MAX_GROUPS; i++)
         if (r->groups[i])
             r->groups[i]->shared_skipped = !r->groups[i]->shared_done;

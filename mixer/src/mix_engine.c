@@ -141,8 +141,7 @@ static unsigned hist_bucket(uint64_t ns)
     return b < MIX_TICK_BUCKETS ? b : MIX_TICK_BUCKETS - 1;
 }
 
-/* Exclusive upper bound of bucket @b, µs. */
-static uint64_t hist_upper(unsigned b)
+uint64_t mix_engine_hist_upper_us(unsigned b)
 {
     unsigned msb = b / 8 + 2;
 
@@ -426,7 +425,7 @@ uint64_t mix_engine_cycle_percentile_us(const struct mix_engine_stats *s,
     for (unsigned b = 0; b < MIX_TICK_BUCKETS; b++) {
         acc += s->hist[b];
         if (acc >= want)
-            return hist_upper(b);
+            return mix_engine_hist_upper_us(b);
     }
-    return hist_upper(MIX_TICK_BUCKETS - 1);
+    return mix_engine_hist_upper_us(MIX_TICK_BUCKETS - 1);
 }

@@ -29,7 +29,9 @@
 enum {
     MIX_FIFO = 6144,              /* room-rate samples a leg may buffer */
     MIX_MAX_PKT_DUR_48K = 2880,   /* longest packet accepted: 60 ms */
-    MIX_POOL_EXTRA = 2,           /* spare talker encoders beyond K */
+    MIX_POOL_EXTRA = 0,           /* spare talker encoders beyond K: none
+                                     needed, slots are released before
+                                     they are taken (mix_cycle.c) */
     MIX_CMD_RING = 1 << 16,
     MIX_EV_RING = 1 << 18,
     MIX_DEFAULT_RING = 8192,
@@ -74,10 +76,13 @@ struct mix_group {
     uint32_t ts_step;            /* [imm] RTP ticks per frame */
     uint32_t enc_size;           /* [imm] bytes of an OpusEncoder */
     OpusEncoder *shared;         /* [imm] the common-mix encoder */
-    OpusEncoder *silence;        /* [imm] encodes silence for deaf legs */
     SpeexResamplerState *down;   /* [imm] room -> rate for the shared mix */
-    uint8_t keepalive[64];       /* [imm] encoded silence, for keep-alives */
-    uint16_t keepalive_len;      /* [imm] */
+    uint8_t silence[MIX_MAX_PACKET]; /* [imm] one frame of encoded digital
+                                    silence: replayed, it decodes to silence
+                                    (after one transition frame), so deaf
+                                    legs and lone talkers cost no encode, and
+                                    it is the keep-alive */
+    uint16_t silence_len;        /* [imm] */
     struct mix_enc_slot pool[MIX_MAX_K + MIX_POOL_EXTRA]; /* [imm] up to
                                     pool_loop; rt reads up to pool_rt */
     uint32_t pool_loop;          /* [loop] slots built */
@@ -92,11 +97,8 @@ struct mix_group {
     bool shared_done;            /* shared packet built this frame */
     bool shared_silent;          /* this frame's shared mix has no talker */
     bool shared_skipped;         /* last frame's shared encode was skipped */
-    bool silence_done;
     int shared_len;              /* bytes, or < 0 when encoding failed */
-    int silence_len;
     uint8_t shared_pkt[MIX_MAX_PACKET];
-    uint8_t silence_pkt[MIX_MAX_PACKET];
     uint8_t shared_level;
 };
 
@@ -106,6 +108,7 @@ struct mix_leg_counters {
     _Atomic uint64_t packets_out, out_dropped, bytes_out;            /* rt */
     _Atomic uint64_t late, lost, duplicate, concealed, fec_recovered;/* rt */
     _Atomic uint64_t dropped_delay, resync, invalid, decodes, encodes_own;
+    _Atomic uint64_t overflow, forwarded;
     _Atomic uint64_t jb_depth_ms, jb_target_ms, level, talking, mixed;
 };
 
@@ -149,6 +152,10 @@ struct mix_leg {
     bool selected;               /* among the K loudest this frame */
     bool has_pcm;                /* pcm[] holds this frame's audio */
     const struct mix_jb_packet *deferred; /* undecoded packet of this frame */
+    const struct mix_jb_packet *fwd; /* this frame is exactly this packet
+                                    (forwardable to a listener who hears
+                                    only this leg), or NULL */
+    struct mix_leg *fwd_from;    /* MODE_FORWARD: whose packet to send */
     uint8_t frame_level;         /* RFC 6464 level of this frame */
     uint8_t frame_mode;          /* what it hears this frame (mix_cycle.c) */
     bool out_silent;             /* last frame was suppressed */
@@ -236,6 +243,8 @@ struct mix_engine {
     bool running;                     /* [loop] */
     uint64_t vclock_ns;               /* [loop] manual-mode clock */
     unsigned next_worker;             /* [loop] round robin for rooms */
+    uint32_t phase_load[MIX_MAX_WORKERS][4]; /* [loop] rooms mixed on each
+                                         cycle mod 4, per worker */
     struct mix_room *l_rooms;         /* [loop] all rooms not yet released */
     _Atomic uint64_t cmd_full;        /* [atom] loop */
 };

@@ -18,7 +18,7 @@
  * transit, arrival - ts, to a window of the last MIX_JB_HISTORY samples,
  * kept both by age and sorted, so an update costs one binary search and one
  * memmove of at most MIX_JB_HISTORY entries. target = p95 - min + frame,
- * clamped to [min_delay, max_delay]. With 20 ms packets the window is
+ * clamped to [min_delay, max_delay] and to MIX_JB_SLOTS - 1 frames. With 20 ms packets the window is
  * 2.56 s, so about 2.5 s after a storm ends the target is back to its floor.
  *
  * Playout, one decision per mix_jb_get:
@@ -60,8 +60,9 @@
  * behind next_seq, or the JB_FAR_RUN-th in a row more than JB_DUP_WINDOW
  * behind, means the stream restarted: the buffer is reset (the counters
  * kept) and the packet starts the new stream. While the first fill is in
- * progress a packet just before next_seq is still taken (the first packet
- * to arrive need not be the first sent). After a store, while the depth
+ * progress a packet just before next_seq is still taken, if the buffer
+ * still fits max_delay with it (the first packet to arrive need not be the
+ * first sent). After a store, while the depth
  * exceeds max_delay the oldest sequence number goes (dropped_overflow if it
  * was held, lost if it never came); a packet that would not fit the slots
  * pushes the oldest out the same way.
@@ -181,6 +182,10 @@ static void jb_update_target(struct mix_jb *jb)
         t = jb->cfg.min_delay;
     if (t > jb->cfg.max_delay)
         t = jb->cfg.max_delay;
+    /* A target the slots cannot hold would never be reached, and the
+     * buffer would wait for it forever. One slot is left for reordering. */
+    if (t > (uint64_t)(MIX_JB_SLOTS - 1) * jb->cfg.frame)
+        t = (uint64_t)(MIX_JB_SLOTS - 1) * jb->cfg.frame;
     jb->target = (uint32_t)t;
 }
 
@@ -327,14 +332,17 @@ static enum mix_jb_put_result jb_put_behind(struct mix_jb *jb,
 {
     uint32_t back = (uint16_t)(jb->next_seq - meta->seq);
 
+    /* Only while the new start still fits max_delay: after a trim the
+     * sequence numbers before next_seq are already counted, and must not
+     * come back to be counted twice. */
     if (jb->buffering && back < MIX_JB_SLOTS &&
-        (uint16_t)(jb->newest - meta->seq) < MIX_JB_SLOTS) {
+        (uint16_t)(jb->newest - meta->seq) < MIX_JB_SLOTS &&
+        jb_depth64(jb) + (uint64_t)back * jb->last_dur <= jb->cfg.max_delay) {
         jb->far_run = 0;
         jb->next_seq = meta->seq;
         jb->next_ts = meta->ts;
         jb_store(jb, meta, data, len);
         jb_transit_add(jb, meta);
-        jb_trim(jb);
         return MIX_JB_PUT_OK;
     }
     if (back <= JB_DUP_WINDOW && ((jb->played_hist >> (back - 1)) & 1u)) {
@@ -362,14 +370,16 @@ static enum mix_jb_put_result jb_put_behind(struct mix_jb *jb,
 
 /*
  * Validates @cfg and sets @jb up empty. Returns 0, or -EINVAL when a field
- * is zero or out of order (frame <= min_delay <= max_delay) or max_delay
- * exceeds ten seconds.
+ * is zero or out of order (frame <= min_delay <= max_delay), max_delay
+ * exceeds ten seconds, or min_delay needs more than MIX_JB_SLOTS - 1 frames.
+ * A max_delay above that is accepted; the slots bound the depth anyway.
  */
 int mix_jb_init(struct mix_jb *jb, const struct mix_jb_config *cfg)
 {
     if (jb == NULL || cfg == NULL || cfg->clock_rate == 0 || cfg->frame == 0 ||
         cfg->min_delay < cfg->frame || cfg->max_delay < cfg->min_delay ||
-        cfg->max_delay / JB_MAX_DELAY_S > cfg->clock_rate)
+        cfg->max_delay > (uint64_t)cfg->clock_rate * JB_MAX_DELAY_S ||
+        cfg->min_delay > (uint64_t)cfg->frame * (MIX_JB_SLOTS - 1))
         return -EINVAL;
     memset(jb, 0, sizeof(*jb));
     jb->cfg = *cfg;
