@@ -7,8 +7,8 @@ set -eu
 PKGS="
   build-essential cmake pkg-config git ca-certificates python3
   libuv1-dev libopus-dev libspeexdsp-dev libsodium-dev libmicrohttpd-dev
-  libjansson-dev libsqlite3-dev libcriterion-dev
-  curl
+  libjansson-dev libsqlite3-dev libcriterion-dev uthash-dev
+  curl libcurl4-openssl-dev
 "
 
 missing=""

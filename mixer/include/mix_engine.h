@@ -79,6 +79,16 @@ struct mix_room_settings {
     bool silence_suppression; /* off by default */
     bool comfort_noise;     /* add low-level noise to every mix */
     int comfort_noise_dbov; /* its level, e.g. -70 (default) */
+    /* Send a listener who hears exactly one talker that talker's own
+     * packets, without decoding or encoding (off by default). Saves most of
+     * the encodes of small rooms, at a price: when a second talker starts,
+     * the listener's decoder switches from the talker's encoder to the
+     * bridge's mid-stream, an audible transient. A listener only starts
+     * being forwarded at the start of a talk spurt (it heard nobody in the
+     * frame before), never back mid-speech; a packet the talker lost is
+     * passed on as a loss (MIX_OUT_LOST) so the listener conceals it with
+     * the talker's own FEC. */
+    bool forward_single_talker;
     /* Benchmark baseline only: decode every leg (silent or not), no top-K,
      * no forwarding, and one encode per listener (what Janus AudioBridge
      * and FreeSWITCH do). Fixed. */
@@ -109,6 +119,9 @@ struct mix_in_meta {
 enum mix_out_flags {
     MIX_OUT_MARKER = 1 << 0,    /* first packet of a talk spurt (RTP M bit) */
     MIX_OUT_KEEPALIVE = 1 << 1, /* silence-suppression keep-alive */
+    MIX_OUT_LOST = 1 << 2,      /* no payload (len 0): a frame is missing
+                                   here; advance the RTP sequence number and
+                                   send nothing, so the receiver conceals it */
 };
 
 /* Metadata of a packet to send to a leg. */
@@ -269,8 +282,9 @@ int mix_leg_exclude(struct mix_leg *l, const struct mix_leg *speaker, bool on);
 int mix_leg_push(struct mix_leg *l, const struct mix_in_meta *m,
                  const void *payload, uint32_t len);
 
-/* Network side: takes the next packet to send. Returns its length, or
- * -EAGAIN when none is queued. @buf should hold MIX_MAX_PACKET bytes. */
+/* Network side: takes the next packet to send. Returns its length (0 for
+ * a MIX_OUT_LOST record), or -EAGAIN when none is queued. @buf should hold
+ * MIX_MAX_PACKET bytes. */
 int mix_leg_pop(struct mix_leg *l, struct mix_out_meta *m, void *buf,
                 uint32_t cap);
 

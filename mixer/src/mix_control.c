@@ -350,6 +350,7 @@ int mix_room_new(struct mix_engine *e, uint32_t id, void *user,
     r->suppress = s->silence_suppression;
     r->cn = s->comfort_noise;
     r->cn_dbov = s->comfort_noise_dbov;
+    r->forward = s->forward_single_talker;
     r->cn_seed = 0x9e3779b9u ^ id;
 
     cmd.room = r;
@@ -400,6 +401,7 @@ int mix_room_update(struct mix_room *r, const struct mix_room_settings *s)
     cmd.u.set.suppress = s->silence_suppression;
     cmd.u.set.cn = s->comfort_noise;
     cmd.u.set.cn_dbov = s->comfort_noise_dbov;
+    cmd.u.set.forward = s->forward_single_talker;
     rc = mix__post(r->w, &cmd);
     if (rc)
         return rc;
@@ -519,6 +521,7 @@ static int leg_build(struct mix_leg *l, struct mix_room *r,
     l->gain = MIX_GAIN_UNITY;
     l->l_gain_db = 0.0f;
     l->out_silent = true;
+    l->heard_none = true;
     return 0;
 }
 
@@ -729,7 +732,7 @@ int mix_leg_pop(struct mix_leg *l, struct mix_out_meta *m, void *buf,
     int32_t n = mix_ring_pop(&l->out, rec, sizeof(rec));
 
     if (n < (int32_t)sizeof(*m))
-        return -EAGAIN;
+        return n == -EMSGSIZE ? -EMSGSIZE : -EAGAIN;
     memcpy(m, rec, sizeof(*m));
     if (m->len > cap || m->len != (uint32_t)n - sizeof(*m))
         return -EMSGSIZE;

@@ -48,6 +48,7 @@ enum leg_mode {
     MODE_SILENCE,   /* deaf: encoded silence */
     MODE_QUIET,     /* suppressed: nothing, or a keep-alive */
     MODE_FORWARD,   /* the single talker's own packet */
+    MODE_LOST,      /* forwarded talker lost this frame: pass the loss on */
 };
 
 /* ---- release queues ---- */
@@ -147,6 +148,9 @@ static void leg_unlink(struct mix_worker *w, struct mix_room *r, struct mix_leg 
     }
     sel_remove(r, l);
     slot_release(l);
+    for (struct mix_leg *o = r->legs; o; o = o->next)
+        if (o->fwd_from == l)
+            o->fwd_from = NULL;
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -208,6 +212,7 @@ void mix__apply(struct mix_worker *w, const struct mix_cmd *c)
         r->suppress = c->u.set.suppress;
         r->cn = c->u.set.cn;
         r->cn_dbov = c->u.set.cn_dbov;
+        r->forward = c->u.set.forward;
         break;
     case MIX_CMD_GROUP_ADD:
         r->groups[c->group->slot] = c->group;
@@ -590,9 +595,11 @@ static void push_out(struct mix_worker *w, struct mix_room *r, struct mix_leg *l
 {
     struct mix_out_meta m;
 
-    if (len <= 0)
+    if (len <= 0 && !(flags & MIX_OUT_LOST))
         return;
-    if (l->out_silent && !(flags & MIX_OUT_KEEPALIVE))
+    if (len < 0)
+        len = 0;
+    if (l->out_silent && !(flags & (MIX_OUT_KEEPALIVE | MIX_OUT_LOST)))
         flags |= MIX_OUT_MARKER;
     m.ts = (uint32_t)(r->frames * l->group->ts_step);
     m.len = (uint16_t)len;
@@ -602,7 +609,7 @@ static void push_out(struct mix_worker *w, struct mix_room *r, struct mix_leg *l
         cnt_add(&l->c.out_dropped, 1);
         return;
     }
-    if (!(flags & MIX_OUT_KEEPALIVE))
+    if (!(flags & (MIX_OUT_KEEPALIVE | MIX_OUT_LOST)))
         l->out_silent = false;
     l->last_out_frame = r->frames;
     cnt_add(&l->c.packets_out, 1);
@@ -721,6 +728,11 @@ static struct mix_enc_slot *slot_take(struct mix_leg *l)
     return NULL;
 }
 
+static void send_lost(struct mix_worker *w, struct mix_room *r, struct mix_leg *l)
+{
+    push_out(w, r, l, NULL, 0, MIX_OUT_LOST, MIX_LEVEL_SILENT);
+}
+
 /* What @l hears this frame (no side effects but fwd_from):
  *  - nothing at all when suspended;
  *  - nothing but keep-alives when the room suppresses silence and the
@@ -737,8 +749,11 @@ static enum leg_mode plan_mode(const struct mix_room *r, struct mix_leg *l)
     uint32_t hidden = 0, heard;
     struct mix_leg *only = NULL;
 
-    if (l->suspended)
+    if (l->suspended) {
+        l->fwd_from = NULL;
+        l->heard_none = true;
         return MODE_NONE;
+    }
     for (uint32_t i = 0; i < r->nsel; i++) {
         struct mix_leg *t = r->sel[i];
         if (t == l || excludes(l, t->id))
@@ -748,15 +763,24 @@ static enum leg_mode plan_mode(const struct mix_room *r, struct mix_leg *l)
     }
     heard = r->nsel - hidden;
     if (l->deaf || heard == 0) {
+        l->fwd_from = NULL;
+        l->heard_none = true;
         if (r->suppress)
             return MODE_QUIET;
         return l->deaf || hidden > 0 ? MODE_SILENCE : MODE_SHARED;
     }
-    if (heard == 1 && !r->naive && only->fwd && only->gain == MIX_GAIN_UNITY &&
-        !r->cn && l->group->codec == MIX_CODEC_OPUS) {
+    /* Forwarding starts only at a talk spurt (the listener heard nobody a
+     * frame ago) and lasts while that talker is all it hears: switching
+     * between the talker's encoder and ours mid-speech is audible. */
+    if (heard == 1 && r->forward && only->gain == MIX_GAIN_UNITY && !r->cn &&
+        l->group->codec == MIX_CODEC_OPUS &&
+        (l->fwd_from == only || (l->heard_none && only->fwd))) {
         l->fwd_from = only;
-        return MODE_FORWARD;
+        l->heard_none = false;
+        return only->fwd ? MODE_FORWARD : MODE_LOST;
     }
+    l->fwd_from = NULL;
+    l->heard_none = false;
     return hidden == 0 ? MODE_SHARED : MODE_OWN;
 }
 
@@ -865,6 +889,9 @@ static void send_all(struct mix_worker *w, struct mix_room *r)
             break;
         case MODE_FORWARD:
             send_forward(w, r, l);
+            break;
+        case MODE_LOST:
+            send_lost(w, r, l);
             break;
         case MODE_SILENCE:
             send_silence(w, r, l);

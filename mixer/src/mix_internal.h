@@ -155,7 +155,9 @@ struct mix_leg {
     const struct mix_jb_packet *fwd; /* this frame is exactly this packet
                                     (forwardable to a listener who hears
                                     only this leg), or NULL */
-    struct mix_leg *fwd_from;    /* MODE_FORWARD: whose packet to send */
+    struct mix_leg *fwd_from;    /* being forwarded this talker's packets
+                                    (kept across frames), or NULL */
+    bool heard_none;             /* heard nobody in the last frame */
     uint8_t frame_level;         /* RFC 6464 level of this frame */
     uint8_t frame_mode;          /* what it hears this frame (mix_cycle.c) */
     bool out_silent;             /* last frame was suppressed */
@@ -176,6 +178,7 @@ struct mix_room {
     uint32_t every;              /* [imm] cycles per frame */
     uint32_t phase;              /* [imm] cycle offset of its frames */
     bool naive;                  /* [imm] benchmark baseline mode */
+    bool forward;                /* [rt] forward_single_talker */
 
     /* [loop] */
     struct mix_room_settings l_set;
@@ -270,7 +273,7 @@ struct mix_cmd {
     struct mix_leg *leg;
     struct mix_group *group;
     union {
-        struct { uint32_t k; bool suppress, cn; int cn_dbov; } set;
+        struct { uint32_t k; bool suppress, cn, forward; int cn_dbov; } set;
         struct { bool muted, deaf, suspended; int32_t gain; } ctl;
         struct {
             uint32_t ids[MIX_MAX_EXCLUDE];

@@ -96,11 +96,9 @@ static void run_case(const struct talk_case *c)
             enum mix_talk_event want = i + 1 == st->count ? st->ev : MIX_TALK_NONE;
             enum mix_talk_event got =
                 mix_talk_update(&t, &cfg, st->level, st->frame_ms);
-            bool talking_before = t.talking;
 
             cr_assert_eq(got, want, "%s: step %u frame %u (level %u): got %d want %d",
                          c->name, s, frame, st->level, got, want);
-            (void)talking_before;
             if (got == MIX_TALK_STARTED)
                 cr_assert(t.talking, "%s: STARTED but not talking", c->name);
             if (got == MIX_TALK_STOPPED)

@@ -203,6 +203,19 @@ int32_t ta_peak(const int16_t *pcm, size_t n)
     return peak;
 }
 
+double ta_fraction_at_or_above(const int16_t *pcm, size_t n, int32_t limit)
+{
+    size_t hits = 0;
+
+    if (n == 0)
+        return 0.0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t a = pcm[i] < 0 ? -(int32_t)pcm[i] : pcm[i];
+        hits += a >= limit;
+    }
+    return (double)hits / (double)n;
+}
+
 int32_t ta_max_step(const int16_t *pcm, size_t n)
 {
     int32_t step = 0;
@@ -341,6 +354,16 @@ void ta_tx_skip(struct ta_tx *tx)
     tx->ts += tx->ts_step;
 }
 
+int ta_tx_set_fec(struct ta_tx *tx, unsigned loss_perc)
+{
+    if (loss_perc < 1 || loss_perc > 100)
+        return -EINVAL;
+    if (opus_encoder_ctl(tx->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+        opus_encoder_ctl(tx->enc, OPUS_SET_PACKET_LOSS_PERC((opus_int32)loss_perc)) != OPUS_OK)
+        return -EINVAL;
+    return 0;
+}
+
 /* ---- Opus receiver ---- */
 
 struct ta_rx {
@@ -348,7 +371,10 @@ struct ta_rx {
     struct ta_pcm pcm;
     bool started;       /* a packet has been decoded */
     uint32_t next_ts;   /* 48 kHz timestamp just after the last packet */
+    bool have_seq;      /* ta_rx_receive: last_seq is valid */
+    uint16_t last_seq;  /* ta_rx_receive: of the last packet taken */
     uint64_t packets, errors;
+    uint64_t concealed, fec_tried, stale; /* ta_rx_receive only */
     int16_t tmp[MAX_DECODE];
 };
 
@@ -415,6 +441,81 @@ int ta_rx_decode(struct ta_rx *rx, uint32_t ts, const uint8_t *data,
     return (int)(rx->pcm.n - before);
 }
 
+/* Appends @n samples of rx->tmp and moves the timeline on past them. */
+static int rx_append(struct ta_rx *rx, size_t n)
+{
+    int rc = ta_pcm_append(&rx->pcm, rx->tmp, n);
+
+    if (rc == 0)
+        rx->next_ts += (uint32_t)((uint64_t)n * TA_RTP_RATE / rx->pcm.rate);
+    return rc;
+}
+
+/* Conceals the audio missing between the end of the last packet and @ts,
+ * the start of the packet @data that follows the loss: PLC for all of it
+ * but the last packet's worth, which Opus rebuilds from @data's in-band FEC
+ * (or conceals too when @data carries none). Decoding in that order leaves
+ * the decoder ready for @data itself. Returns 0 or -ENOMEM. */
+static int rx_conceal(struct ta_rx *rx, uint32_t ts, const uint8_t *data,
+                      uint32_t len)
+{
+    int32_t gap = (int32_t)(ts - rx->next_ts);
+    uint32_t quantum = rx->pcm.rate / 400;  /* 2.5 ms, Opus's smallest frame */
+    uint32_t chunk = rx->pcm.rate / 1000 * 60;
+    size_t missing;
+    int n, rc;
+
+    if (gap <= 0 || gap > TA_MAX_GAP_MS * (TA_RTP_RATE / 1000))
+        return 0;
+    missing = (size_t)gap * rx->pcm.rate / TA_RTP_RATE / quantum * quantum;
+    rx->concealed++;
+    /* Plain PLC for what the FEC cannot cover, in chunks the decoder takes. */
+    while (missing > MAX_DECODE) {
+        n = opus_decode(rx->dec, NULL, 0, rx->tmp, (int)chunk, 0);
+        if (n <= 0)
+            return 0;   /* cannot happen with a valid size; stop concealing */
+        rc = rx_append(rx, (size_t)n);
+        if (rc)
+            return rc;
+        missing -= (size_t)n;
+    }
+    if (missing == 0)
+        return 0;
+    rx->fec_tried++;
+    n = opus_decode(rx->dec, data, (opus_int32)len, rx->tmp, (int)missing, 1);
+    if (n <= 0)
+        return 0;
+    return rx_append(rx, (size_t)n);
+}
+
+int ta_rx_receive(struct ta_rx *rx, uint16_t seq, uint32_t ts,
+                  const uint8_t *data, uint32_t len)
+{
+    size_t before = rx->pcm.n;
+    int rc;
+
+    if (rx->have_seq && (int16_t)(seq - rx->last_seq) <= 0) {
+        rx->stale++;
+        return 0;
+    }
+    /* Reject a bad packet before concealing anything on its behalf. */
+    if (opus_packet_get_nb_samples(data, (opus_int32)len, (opus_int32)rx->pcm.rate) <= 0) {
+        rx->errors++;
+        return -EINVAL;
+    }
+    if (rx->have_seq && rx->started && (uint16_t)(seq - rx->last_seq) > 1) {
+        rc = rx_conceal(rx, ts, data, len);
+        if (rc)
+            return rc;
+    }
+    rx->have_seq = true;
+    rx->last_seq = seq;
+    rc = ta_rx_decode(rx, ts, data, len);
+    if (rc < 0)
+        return rc;
+    return (int)(rx->pcm.n - before);
+}
+
 struct ta_pcm *ta_rx_pcm(struct ta_rx *rx)
 {
     return &rx->pcm;
@@ -428,6 +529,21 @@ uint64_t ta_rx_packets(const struct ta_rx *rx)
 uint64_t ta_rx_errors(const struct ta_rx *rx)
 {
     return rx->errors;
+}
+
+uint64_t ta_rx_concealed(const struct ta_rx *rx)
+{
+    return rx->concealed;
+}
+
+uint64_t ta_rx_fec_tried(const struct ta_rx *rx)
+{
+    return rx->fec_tried;
+}
+
+uint64_t ta_rx_stale(const struct ta_rx *rx)
+{
+    return rx->stale;
 }
 
 /* ---- files ---- */

@@ -112,6 +112,10 @@ double ta_rms_db(const int16_t *pcm, size_t n);
 /* Largest absolute sample value (32768 for -32768). */
 int32_t ta_peak(const int16_t *pcm, size_t n);
 
+/* Fraction (0..1) of samples whose magnitude is at least @limit, e.g.
+ * 32767 to see how much of a signal sits on the rails (hard clipping). */
+double ta_fraction_at_or_above(const int16_t *pcm, size_t n, int32_t limit);
+
 /* Largest absolute difference between neighbouring samples: a wrapped
  * (overflowed) mix shows up as a jump of about 65536. */
 int32_t ta_max_step(const int16_t *pcm, size_t n);
@@ -154,11 +158,29 @@ int ta_tx_encode(struct ta_tx *tx, const int16_t *pcm, uint8_t *out,
  * packet's seq and ts advance as if this one had been sent. */
 void ta_tx_skip(struct ta_tx *tx);
 
+/* Turns on Opus in-band FEC, tuned for @loss_perc percent of packet loss
+ * (1..100), as a client on a lossy network would: each packet then also
+ * carries a coarse copy of the frame before it, which a receiver can decode
+ * when that frame was lost (see ta_rx_receive). FEC exists only in the SILK
+ * and hybrid modes, so pair it with a bitrate of about 32 kb/s or less; the
+ * CELT mode used at higher rates carries none. Returns 0 or -EINVAL. */
+int ta_tx_set_fec(struct ta_tx *tx, unsigned loss_perc);
+
 /* ---- Opus receiver ---- */
 
 /* Decodes Opus packets at a rate and appends the PCM to a buffer, keeping
- * the timeline: a gap in RTP timestamps is filled with silence, so the
- * buffer position of a sample stays tied to its timestamp. */
+ * the timeline, so the buffer position of a sample stays tied to its
+ * timestamp. It fills what it did not get in one of two ways:
+ *  - ta_rx_decode knows only timestamps and fills every gap with digital
+ *    silence, so a missing packet shows up as a dropout (tests that look
+ *    for gaps rely on that);
+ *  - ta_rx_receive also takes the RTP sequence number and behaves like a
+ *    real receiver: packets missing from the sequence are concealed by the
+ *    decoder (PLC), the last of them rebuilt from the in-band FEC of the
+ *    packet that follows when it carries some. A timestamp gap with no
+ *    sequence gap is the sender pausing on purpose (DTX, silence
+ *    suppression) and is still filled with silence.
+ * Use one or the other on a receiver, not both. */
 struct ta_rx;
 
 /* Creates a receiver decoding at @rate. Returns 0, -EINVAL or -ENOMEM. */
@@ -174,12 +196,30 @@ void ta_rx_free(struct ta_rx *rx);
 int ta_rx_decode(struct ta_rx *rx, uint32_t ts, const uint8_t *data,
                  uint32_t len);
 
+/* Receives one packet with RTP sequence number @seq and timestamp @ts
+ * (48 kHz units), concealing the packets missing before it as described
+ * above (at most TA_MAX_GAP_MS of them; a longer gap restarts the timeline
+ * without filling). A packet whose sequence number is not newer than the
+ * last one's (duplicate, reordered) is ignored and returns 0. Returns the
+ * samples appended (concealment included), -EINVAL when the decoder rejects
+ * the packet (nothing appended), or -ENOMEM. */
+int ta_rx_receive(struct ta_rx *rx, uint16_t seq, uint32_t ts,
+                  const uint8_t *data, uint32_t len);
+
 /* The decoded audio so far (owned by the receiver). */
 struct ta_pcm *ta_rx_pcm(struct ta_rx *rx);
 
 /* Packets decoded and packets the decoder rejected. */
 uint64_t ta_rx_packets(const struct ta_rx *rx);
 uint64_t ta_rx_errors(const struct ta_rx *rx);
+
+/* ta_rx_receive only: gaps concealed (one per run of missing packets), and
+ * how many of those the decoder was offered the next packet's FEC for (it
+ * falls back to PLC itself when that packet carries none), and packets
+ * ignored as not newer than the last. */
+uint64_t ta_rx_concealed(const struct ta_rx *rx);
+uint64_t ta_rx_fec_tried(const struct ta_rx *rx);
+uint64_t ta_rx_stale(const struct ta_rx *rx);
 
 /* ---- files ---- */
 
