@@ -1,8 +1,8 @@
 /*
  * brg_config.h: the bridge's configuration, described by one table.
  *
- * Every option is one row of brg_options[] (brg_config.c): its name, type,
- * default, bounds and help line. From that table come the defaults, the
+ * Every option is one row of the table options[] in brg_config.c: its
+ * name, type, default, bounds and help line. From that table come the defaults, the
  * config file reader, the environment (CHORUS_<NAME>), the command-line
  * flags (--name value, --name=value; booleans also --name, --no-name,
  * --name=false and --name followed by a boolean word such as "false"),
@@ -24,7 +24,7 @@
  *     /etc/chorus.conf:3: unknown option 'media_prot'
  *
  * Adding an option (e.g. for the overlay): add a field to struct
- * brg_config below and one row to brg_options[] in brg_config.c. Nothing
+ * brg_config below and one row to options[] in brg_config.c. Nothing
  * else: the file/env/flag readers, --help and the tests walk the table.
  *
  * Thread: brg_config_load uses getopt_long (global state): call it once at

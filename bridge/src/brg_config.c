@@ -1,16 +1,17 @@
 /*
- * brg_config.c: the option table and everything generated from it
- * (brg_config.h): defaults, config file, environment, flags, --help and
- * validation. The API token helper lives in brg_config_token.c.
+ * brg_config.c: the option table (brg_config.h) and what it takes to set
+ * one value: the type parsers, the string validators, defaults and the
+ * config file reader. The environment, flags, --help and cross-option
+ * checks are in brg_config_cli.c; the API token in brg_config_token.c.
  */
 #include "brg_config.h"
+#include "brg_config_int.h"
 #include "brg_log.h"
 #include "brg_store.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,11 +21,7 @@
 #endif
 
 enum {
-    WHY_MAX = 160,        /* reason text after a value */
-    FLAG_MAX = 64,        /* "--" + option name */
-    ENV_MAX = 72,         /* "CHORUS_" + option name */
     HOST_MAX = 256,       /* host part of a bootstrap entry */
-    FLAG_BASE = 256,      /* getopt val of table row i: FLAG_BASE + 2 i */
 };
 
 static int check_nonempty(const char *v, char *why, size_t whylen);
@@ -41,7 +38,7 @@ static int check_bootstrap(const char *v, char *why, size_t whylen);
 static const struct brg_option options[] = {
     { .name = "config", .type = BRG_OPT_STRING, .offset = OFF(config),
       .def = "", .metavar = "PATH",
-      .help = "configuration file of 'key = value' lines (default: none)" },
+      .help = "configuration file of 'key = value' lines ('' for none)" },
     { .name = "state_dir", .type = BRG_OPT_STRING, .offset = OFF(state_dir),
       .def = "chorus-state", .check = check_nonempty, .metavar = "DIR",
       .help = "directory for the room database and the API token" },
@@ -60,8 +57,8 @@ static const struct brg_option options[] = {
     { .name = "api_token", .type = BRG_OPT_STRING, .offset = OFF(api_token),
       .def = "", .check = check_token, .metavar = "TOKEN",
       .flags = BRG_OPT_SECRET,
-      .help = "REST API bearer token (default: generated once and kept in "
-              "<state_dir>/api-token)" },
+      .help = "REST API bearer token; when unset, one is generated once "
+              "and kept in <state_dir>/api-token" },
     { .name = "rtp_port_min", .type = BRG_OPT_PORT,
       .offset = OFF(rtp_port_min), .def = "40000", .metavar = "PORT",
       .help = "first UDP port for plain RTP legs" },
@@ -88,13 +85,13 @@ static const struct brg_option options[] = {
       .help = "media legs accepted at most" },
     { .name = "role", .type = BRG_OPT_CHOICE, .offset = OFF(role),
       .def = "auto", .choices = "auto|supernode|peer", .metavar = "ROLE",
-      .help = "overlay role: auto, supernode or peer" },
+      .help = "overlay role: auto, supernode or peer (reserved: the overlay is not in this release)" },
     { .name = "bootstrap", .type = BRG_OPT_STRING, .offset = OFF(bootstrap),
       .def = "", .check = check_bootstrap, .metavar = "HOST:PORT,...",
-      .help = "overlay peers to contact first" },
+      .help = "overlay peers to contact first (reserved: the overlay is not in this release)" },
     { .name = "keepalive_s", .type = BRG_OPT_INT, .offset = OFF(keepalive_s),
       .def = "20", .min = 1, .max = 3600, .metavar = "SECONDS",
-      .help = "keepalive interval" },
+      .help = "overlay keepalive interval (reserved: the overlay is not in this release)" },
 };
 
 enum { N_OPTIONS = sizeof(options) / sizeof(options[0]) };
@@ -129,7 +126,7 @@ const struct brg_option *brg_config_find(const char *name)
 }
 
 /* Writes "--media-port" for @o into @buf (FLAG_MAX bytes). */
-static void flag_name(const struct brg_option *o, char *buf)
+void brg__config_flag_name(const struct brg_option *o, char *buf)
 {
     size_t i = 0;
 
@@ -141,7 +138,7 @@ static void flag_name(const struct brg_option *o, char *buf)
 }
 
 /* Writes "CHORUS_MEDIA_PORT" for @o into @buf (ENV_MAX bytes). */
-static void env_name(const struct brg_option *o, char *buf)
+void brg__config_env_name(const struct brg_option *o, char *buf)
 {
     int n = snprintf(buf, ENV_MAX, "CHORUS_");
 
@@ -165,7 +162,7 @@ static bool parse_ll(const char *v, long long *out)
 }
 
 /* Parses a boolean word. Returns false when @v is none. */
-static bool parse_bool(const char *v, bool *out)
+bool brg__config_parse_bool(const char *v, bool *out)
 {
     static const char *const yes[] = { "true", "yes", "on", "1" };
     static const char *const no[] = { "false", "no", "off", "0" };
@@ -283,7 +280,7 @@ static int set_value(struct brg_config *cfg, const struct brg_option *o,
     case BRG_OPT_PORT:
         return set_int(o, slot, v, why, whylen);
     case BRG_OPT_BOOL:
-        if (!parse_bool(v, slot))
+        if (!brg__config_parse_bool(v, slot))
             goto out_bad_bool;
         return 0;
     case BRG_OPT_SIZE:
@@ -632,280 +629,4 @@ out_close:
     free(line);
     fclose(f);
     return rc;
-}
-
-/* ---------------------------------------------------- env and flags -- */
-
-/* Returns the value of @name in @envp, or NULL. */
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (; envp && *envp; envp++)
-        if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-            return *envp + n + 1;
-    return NULL;
-}
-
-/* Applies every CHORUS_<NAME> of @envp, except "config" (read earlier). */
-static int apply_env(struct brg_config *cfg, char *const *envp,
-                     char *err, size_t errlen)
-{
-    char env[ENV_MAX];
-
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const char *v;
-        int rc;
-
-        env_name(&options[i], env);
-        v = env_get(envp, env);
-        if (!v || strcmp(options[i].name, "config") == 0)
-            continue;
-        rc = brg_config_set(cfg, options[i].name, v, env, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* A flag seen on the command line, kept until the env has been applied. */
-struct flag_arg {
-    const struct brg_option *opt;
-    const char *value;
-};
-
-/* getopt_long's view of the table: --name (bools with an optional value)
- * and --no-name for bools, plus --help and --version. Names live in
- * @names (2 * N_OPTIONS * FLAG_MAX bytes). */
-static void long_options(struct option *lo, char (*names)[FLAG_MAX])
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct brg_option *o = &options[i];
-
-        flag_name(o, names[2 * i]);
-        lo[k++] = (struct option){ names[2 * i] + 2,
-            o->type == BRG_OPT_BOOL ? optional_argument : required_argument,
-            NULL, FLAG_BASE + 2 * (int)i };
-        if (o->type == BRG_OPT_BOOL) {
-            snprintf(names[2 * i + 1], FLAG_MAX, "no-%s", names[2 * i] + 2);
-            lo[k++] = (struct option){ names[2 * i + 1], no_argument, NULL,
-                                       FLAG_BASE + 2 * (int)i + 1 };
-        }
-    }
-    lo[k++] = (struct option){ "help", no_argument, NULL, 'h' };
-    lo[k++] = (struct option){ "version", no_argument, NULL, 'V' };
-    lo[k] = (struct option){ NULL, 0, NULL, 0 };
-}
-
-/* Runs getopt_long over @argv, storing the flags in @out (argc entries)
- * and *@nout. Returns 0, BRG_CONFIG_HELP/VERSION, or -EINVAL. */
-static int scan_flags(int argc, char **argv, struct flag_arg *out,
-                      size_t *nout, char *err, size_t errlen)
-{
-    static char names[2 * N_OPTIONS][FLAG_MAX];
-    struct option lo[2 * N_OPTIONS + 3];
-    int c, special = 0;
-
-    long_options(lo, names);
-    optind = 0;     /* GNU: full re-initialisation */
-    opterr = 0;
-    *nout = 0;
-    while ((c = getopt_long(argc, argv, "+:hV", lo, NULL)) != -1) {
-        if (c == 'h' || c == 'V') {
-            special = special ? special
-                              : (c == 'h' ? BRG_CONFIG_HELP : BRG_CONFIG_VERSION);
-        } else if (c >= FLAG_BASE) {
-            int i = (c - FLAG_BASE) / 2;
-            bool neg = (c - FLAG_BASE) % 2;
-
-            bool b;
-
-            out[*nout].opt = &options[i];
-            out[*nout].value = neg ? "false" : (optarg ? optarg : "true");
-            /* "--realtime false": a boolean word after a bare bool flag
-             * is its value (no permutation with '+', so optind is ours) */
-            if (!neg && !optarg && options[i].type == BRG_OPT_BOOL &&
-                optind < argc && parse_bool(argv[optind], &b))
-                out[*nout].value = argv[optind++];
-            (*nout)++;
-        } else if (c == ':') {
-            snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
-            return -EINVAL;
-        } else {
-            snprintf(err, errlen, "unknown option '%s' (try --help)",
-                     argv[optind - 1]);
-            return -EINVAL;
-        }
-    }
-    if (special)
-        return special;
-    if (optind < argc) {
-        snprintf(err, errlen, "unexpected argument '%s' (try --help)",
-                 argv[optind]);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* Applies the flags collected by scan_flags (config excluded). */
-static int apply_flags(struct brg_config *cfg, const struct flag_arg *f,
-                       size_t n, char *err, size_t errlen)
-{
-    char flag[FLAG_MAX];
-
-    for (size_t i = 0; i < n; i++) {
-        int rc;
-
-        if (strcmp(f[i].opt->name, "config") == 0)
-            continue;
-        flag_name(f[i].opt, flag);
-        rc = brg_config_set(cfg, f[i].opt->name, f[i].value, flag, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Finds the config file path: the last --config flag, else CHORUS_CONFIG,
- * and stores it in cfg->config. */
-static int apply_config_path(struct brg_config *cfg, const struct flag_arg *f,
-                             size_t n, char *const *envp,
-                             char *err, size_t errlen)
-{
-    const char *path = env_get(envp, "CHORUS_CONFIG");
-    const char *origin = "CHORUS_CONFIG";
-
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(f[i].opt->name, "config") == 0) {
-            path = f[i].value;
-            origin = "--config";
-        }
-    }
-    if (!path)
-        return 0;
-    return brg_config_set(cfg, "config", path, origin, err, errlen);
-}
-
-/* Loads the configuration; see brg_config.h. */
-int brg_config_load(struct brg_config *cfg, int argc, char **argv,
-                    char *const *envp, char *err, size_t errlen)
-{
-    struct flag_arg *flags;
-    size_t nflags = 0;
-    int rc;
-
-    if (!envp)
-        envp = environ;
-    err[0] = '\0';
-    rc = brg_config_init(cfg);
-    if (rc < 0) {
-        snprintf(err, errlen, "out of memory");
-        return rc;
-    }
-    flags = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*flags));
-    if (!flags) {
-        rc = -ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        goto out_free_cfg;
-    }
-    rc = scan_flags(argc, argv, flags, &nflags, err, errlen);
-    if (rc != 0)
-        goto out_free_flags;
-    rc = apply_config_path(cfg, flags, nflags, envp, err, errlen);
-    if (rc == 0 && cfg->config[0])
-        rc = brg_config_read_file(cfg, cfg->config, err, errlen);
-    if (rc == 0)
-        rc = apply_env(cfg, envp, err, errlen);
-    if (rc == 0)
-        rc = apply_flags(cfg, flags, nflags, err, errlen);
-    if (rc == 0)
-        rc = brg_config_validate(cfg, err, errlen);
-
-out_free_flags:
-    free(flags);
-    if (rc >= 0)
-        return rc;  /* 0, HELP or VERSION: cfg stays initialised */
-out_free_cfg:
-    brg_config_free(cfg);
-    return rc;
-}
-
-/* ------------------------------------------------ cross-field checks -- */
-
-/* True when binding @a and @b could collide (same or wildcard address). */
-static bool addr_overlap(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0 || strcmp(a, "0.0.0.0") == 0 ||
-           strcmp(b, "0.0.0.0") == 0 || strcmp(a, "::") == 0 ||
-           strcmp(b, "::") == 0;
-}
-
-/* Checks multi-option rules; see brg_config.h. */
-int brg_config_validate(const struct brg_config *cfg, char *err, size_t errlen)
-{
-    if (cfg->rtp_port_min > cfg->rtp_port_max) {
-        snprintf(err, errlen, "--rtp-port-min: %d is above --rtp-port-max (%d)",
-                 cfg->rtp_port_min, cfg->rtp_port_max);
-        return -EINVAL;
-    }
-    if (cfg->media_port >= cfg->rtp_port_min &&
-        cfg->media_port <= cfg->rtp_port_max) {
-        snprintf(err, errlen, "--media-port: %d is inside the RTP port range "
-                 "(%d-%d)", cfg->media_port, cfg->rtp_port_min,
-                 cfg->rtp_port_max);
-        return -EINVAL;
-    }
-    if (cfg->api_port == cfg->media_port &&
-        addr_overlap(cfg->api_addr, cfg->media_addr)) {
-        snprintf(err, errlen, "--api-port: %d is also the media port (TCP)",
-                 cfg->api_port);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------- help -- */
-
-/* Writes the default of @o for --help. */
-static void help_default(FILE *out, const struct brg_option *o)
-{
-    if (o->flags & BRG_OPT_SECRET)
-        fprintf(out, "none");
-    else if (o->def[0] == '\0')
-        fprintf(out, "''");
-    else
-        fprintf(out, "%s", o->def);
-}
-
-/* Writes the help text; see brg_config.h. */
-int brg_config_help(FILE *out, const char *argv0)
-{
-    char flag[FLAG_MAX], env[ENV_MAX], left[128];
-
-    fprintf(out, "Usage: %s [OPTION]...\n"
-            "Chorus audio conferencing bridge.\n\n"
-            "Every option can be set in the config file (key = value, the "
-            "name with '_'),\nthe environment (CHORUS_<NAME>) or a flag; "
-            "flags beat the environment,\nwhich beats the file.\n\n",
-            argv0 ? argv0 : "chorus-bridge");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct brg_option *o = &options[i];
-
-        flag_name(o, flag);
-        env_name(o, env);
-        if (o->type == BRG_OPT_BOOL)
-            snprintf(left, sizeof(left), "--[no-]%s", flag + 2);
-        else
-            snprintf(left, sizeof(left), "%s %s", flag,
-                     o->metavar ? o->metavar : "VALUE");
-        fprintf(out, "  %-28s %s\n%32s[default: ", left, o->help, "");
-        help_default(out, o);
-        fprintf(out, "; env %s]\n", env);
-    }
-    fprintf(out, "  %-28s %s\n  %-28s %s\n", "-h, --help",
-            "show this help and exit", "-V, --version",
-            "show the version and exit");
-    return ferror(out) ? -EIO : 0;
 }

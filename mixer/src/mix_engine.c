@@ -4,6 +4,7 @@
  * loop-side construction in mix_control.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,7 +194,11 @@ static void *worker_main(void *arg)
     struct mix_worker *w = arg;
     uint64_t next;
     int rc = 0;
+    char name[16];
 
+    /* Named so that top, perf and /proc/<pid>/task show the mixer apart. */
+    snprintf(name, sizeof(name), "chorus-mix%u", w->idx);
+    pthread_setname_np(pthread_self(), name);
     mix_rt_enter();
     if (w->e->cfg.realtime)
         rc = mix_rt_promote(w->e->cfg.rt_priority);
