@@ -73,6 +73,8 @@ struct brg_rtp_out {
     uint32_t ts_offset;
     uint8_t pt;
     uint64_t packets, octets;      /* for RTCP SR */
+    uint32_t last_ts;              /* RTP timestamp of the last packet sent */
+    uint64_t last_ms;              /* and when it was sent (monotonic) */
 };
 
 struct brg_leg {

@@ -227,6 +227,8 @@ void brg_leg_drain(struct brg *b, struct brg_leg *l)
         rc = l->kind == BRG_LEG_RTP ? brg_plain_send(b, l, pkt, (size_t)len)
                                     : brg_secure_send(b, l, pkt, (size_t)len);
         if (rc == 0) {
+            l->out.last_ts = h.ts;
+            l->out.last_ms = brg_now_ms();
             l->out.packets++;
             l->out.octets += (uint64_t)n;
             b->c.tx_packets++;

@@ -324,8 +324,9 @@ void brg_plain_tick(struct brg *b, struct brg_leg *l, uint64_t now_ms)
             .ssrc = l->out.ssrc,
             .ntp = brg_ntp_from_unix_us((uint64_t)real.tv_sec * 1000000u +
                                         (uint64_t)real.tv_nsec / 1000),
-            .rtp_ts = l->out.ts_offset +
-                      (uint32_t)((now_ms - l->created_ms) * (l->clock / 1000)),
+            /* RFC 3550 §6.4.1: the RTP time of this instant, extrapolated
+             * from the last packet sent. */
+            .rtp_ts = l->out.last_ts + (uint32_t)((now_ms - l->out.last_ms) * (l->clock / 1000)),
             .packet_count = (uint32_t)l->out.packets,
             .octet_count = (uint32_t)l->out.octets,
         };

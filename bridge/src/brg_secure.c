@@ -380,6 +380,52 @@ static void pin_done(uv_work_t *w, int status)
     free(j);
 }
 
+static struct brg_sess *sess_by_identity(struct brg *b, const uint8_t *identity)
+{
+    for (struct brg_sess *s = sec(b)->sessions; s; s = s->next) {
+        const uint8_t *id = ovl_session_remote_identity(&s->s);
+        if (id && sodium_memcmp(id, identity, OVL_ED_PK_LEN) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* A handshake from a peer that already has a session: a rekey, or the
+ * first INIT again because our RESP was lost. Either way the keys are
+ * refreshed in the existing session and the leg stays. Returns true when
+ * handled. */
+static bool rehandshake(struct brg *b, struct ovl_hs *hs, const struct ovl_rx *rx,
+                        struct brg_conn *c)
+{
+    struct brg_sess *old = sess_by_identity(b, rx->peer.identity);
+    bool rekey = rx->peer.flags & OVL_INIT_FLAG_REKEY;
+    struct brg_join_resp resp = {.ok = true};
+    uint8_t app[256], out[OVL_RESP_MAX];
+    size_t n;
+    int len = 0;
+
+    if (!old || old->conn != c || !old->leg) {
+        if (rekey) {
+            ovl_hs_discard(hs); /* nothing to refresh */
+            return true;
+        }
+        if (old && old->leg) /* the same identity, on another transport */
+            brg_leg_remove(b, old->leg, "replaced by a new connection");
+        return false;
+    }
+    if (!rekey) {
+        resp.id = old->leg->id;
+        resp.sample_rate = old->leg->room->rec.sample_rate;
+        resp.frame_ms = old->leg->room->rec.frame_ms;
+        len = brg_join_resp_encode(&resp, app, sizeof(app));
+    }
+    if (len < 0 || ovl_hs_responder_accept(hs, &old->s, app, (size_t)len, now_ns(), out,
+                                           sizeof(out), &n) != 0)
+        return true;
+    sess_send(old, out, n);
+    return true;
+}
+
 static void on_handshake(struct brg *b, struct ovl_hs *hs, const struct ovl_rx *rx,
                          struct brg_conn *c, const uint8_t *addr, size_t alen)
 {
@@ -387,6 +433,8 @@ static void on_handshake(struct brg *b, struct ovl_hs *hs, const struct ovl_rx *
     struct brg_room_rt *r;
     struct pin_job *j;
 
+    if (rehandshake(b, hs, rx, c))
+        return;
     if (brg_join_req_decode(&req, rx->data, rx->data_len) != 0) {
         answer_reject(b, hs, c, addr, alen, "malformed join request");
         return;
