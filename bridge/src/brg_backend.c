@@ -137,88 +137,94 @@ static void be_call(void *ctx, const struct api_call *call, struct api_result *r
     req_unref(b, q);
 }
 
+/* Thread: loop. Takes the oldest queued request, or NULL. */
+static struct brg_apireq *queue_pop(struct brg *b)
+{
+    struct brg_apireq *q;
+
+    pthread_mutex_lock(&b->q_lock);
+    q = b->q_head;
+    if (q) {
+        b->q_head = q->next;
+        if (!b->q_head)
+            b->q_tail = NULL;
+    }
+    pthread_mutex_unlock(&b->q_lock);
+    return q;
+}
+
+/* Thread: loop. Hands the answer in q->res to the waiting API thread and
+ * drops the loop's reference. */
+static void answer(struct brg *b, struct brg_apireq *q)
+{
+    pthread_mutex_lock(&b->q_lock);
+    q->done = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&b->q_lock);
+    req_unref(b, q);
+}
+
+static void dispatch(struct brg *b, struct brg_apireq *q)
+{
+    memset(&q->res, 0, sizeof(q->res));
+    switch (q->kind) {
+    case BRG_REQ_SUBSCRIBE:
+        q->sub_id = brg_room_subscribe(b, q->call.room, q->cb, q->cb_data);
+        q->res.status = 200;
+        return;
+    case BRG_REQ_UNSUBSCRIBE:
+        brg_room_unsubscribe(b, q->sub_id);
+        q->res.status = 204;
+        return;
+    case BRG_REQ_CALL:
+        break;
+    }
+    switch (q->call.op) {
+    case API_OP_ROOMS_LIST:
+    case API_OP_ROOM_CREATE:
+    case API_OP_ROOM_GET:
+    case API_OP_ROOM_UPDATE:
+    case API_OP_ROOM_DELETE:
+        brg_rooms_api(b, &q->call, &q->res);
+        break;
+    case API_OP_PARTICIPANTS_LIST:
+    case API_OP_PARTICIPANT_CREATE:
+    case API_OP_PARTICIPANT_GET:
+    case API_OP_PARTICIPANT_UPDATE:
+    case API_OP_PARTICIPANT_DELETE:
+        brg_legs_api(b, &q->call, &q->res);
+        break;
+    case API_OP_OVERLAY_GET:
+        brg_api_error(&q->res, 503, NULL, "the overlay is not running on this bridge");
+        break;
+    default:
+        brg_api_error(&q->res, 404, NULL, "unknown operation");
+        break;
+    }
+}
+
 /* Thread: loop. Runs every queued call. */
 void brg_backend_drain(struct brg *b)
 {
-    for (;;) {
-        struct brg_apireq *q;
+    struct brg_apireq *q;
 
-        pthread_mutex_lock(&b->q_lock);
-        q = b->q_head;
-        if (q) {
-            b->q_head = q->next;
-            if (!b->q_head)
-                b->q_tail = NULL;
-        }
-        pthread_mutex_unlock(&b->q_lock);
-        if (!q)
-            return;
-
-        memset(&q->res, 0, sizeof(q->res));
-        if (q->kind == BRG_REQ_SUBSCRIBE) {
-            q->sub_id = brg_room_subscribe(b, q->call.room, q->cb, q->cb_data);
-            q->res.status = 200;
-            goto answer;
-        }
-        if (q->kind == BRG_REQ_UNSUBSCRIBE) {
-            brg_room_unsubscribe(b, q->sub_id);
-            q->res.status = 204;
-            goto answer;
-        }
-        switch (q->call.op) {
-        case API_OP_ROOMS_LIST:
-        case API_OP_ROOM_CREATE:
-        case API_OP_ROOM_GET:
-        case API_OP_ROOM_UPDATE:
-        case API_OP_ROOM_DELETE:
-            brg_rooms_api(b, &q->call, &q->res);
-            break;
-        case API_OP_PARTICIPANTS_LIST:
-        case API_OP_PARTICIPANT_CREATE:
-        case API_OP_PARTICIPANT_GET:
-        case API_OP_PARTICIPANT_UPDATE:
-        case API_OP_PARTICIPANT_DELETE:
-            brg_legs_api(b, &q->call, &q->res);
-            break;
-        case API_OP_OVERLAY_GET:
-            brg_api_error(&q->res, 503, NULL, "the overlay is not running on this bridge");
-            break;
-        default:
-            brg_api_error(&q->res, 404, NULL, "unknown operation");
-            break;
-        }
-answer:
-        pthread_mutex_lock(&b->q_lock);
-        q->done = true;
-        pthread_cond_signal(&q->cond);
-        pthread_mutex_unlock(&b->q_lock);
-        req_unref(b, q);
+    while ((q = queue_pop(b))) {
+        dispatch(b, q);
+        answer(b, q);
     }
 }
 
 /* Thread: loop. At shutdown: answer whatever is still queued with 503. */
 void brg_backend_fail_all(struct brg *b)
 {
+    struct brg_apireq *q;
+
     pthread_mutex_lock(&b->q_lock);
     b->stopping = true;
     pthread_mutex_unlock(&b->q_lock);
-    for (;;) {
-        struct brg_apireq *q;
-
-        pthread_mutex_lock(&b->q_lock);
-        q = b->q_head;
-        if (q) {
-            b->q_head = q->next;
-            if (!b->q_head)
-                b->q_tail = NULL;
-            brg_api_error(&q->res, 503, NULL, "the bridge is shutting down");
-            q->done = true;
-            pthread_cond_signal(&q->cond);
-        }
-        pthread_mutex_unlock(&b->q_lock);
-        if (!q)
-            return;
-        req_unref(b, q);
+    while ((q = queue_pop(b))) {
+        brg_api_error(&q->res, 503, NULL, "the bridge is shutting down");
+        answer(b, q);
     }
 }
 
