@@ -7,9 +7,16 @@
  * then plays the network side on the main thread at real pace: every 20 ms
  * it pushes one packet per leg, drains every leg's output and polls events.
  * Figures come from mix_engine_stats over a measured window that follows a
- * warm-up. The same cases run again in the engine's naive mode (no top-K,
- * every leg summed, one encode per listener: what Janus AudioBridge and
- * FreeSWITCH do) for a side-by-side ratio. Note that naive mode, like top-K,
+ * warm-up. Every case runs in three modes:
+ *  - topk: the engine's defaults (the K loudest talkers mixed, one shared
+ *    encode per encoder group, mix-minus encodes only for the talkers);
+ *  - fwd: the same with the room setting forward_single_talker on, so a
+ *    listener who hears exactly one talker gets that talker's own packets
+ *    (no decode, no encode): it pays off in rooms of one or two talkers;
+ *  - naive: the engine's baseline mode (no top-K, every leg summed, one
+ *    encode per listener: what Janus AudioBridge and FreeSWITCH do), for a
+ *    side-by-side ratio.
+ * Note that naive mode, like top-K,
  * does not decode packets whose RFC 6464 level says silence, so with this
  * traffic it decodes only the talkers; decoding is cheap next to encoding.
  *
@@ -94,12 +101,18 @@ struct traffic {
     struct pkt silence;
 };
 
+enum mode {
+    MODE_TOPK = 0,          /* engine defaults */
+    MODE_FWD,               /* forward_single_talker on */
+    MODE_NAIVE,             /* the engine's baseline mode */
+};
+
 struct bench_case {
     const char *name;
     uint32_t rooms;
     uint32_t legs_per_room;
     uint32_t talkers;       /* per room; 0: 1 or 2, alternating by pairs */
-    bool naive;
+    enum mode mode;
     bool goal;              /* the "1,000 legs in one core" case */
 };
 
@@ -166,12 +179,13 @@ static void usage(FILE *f)
     fprintf(f, "usage: chorus-bench-mixer [--json] [--quick] [--seconds S] [--case NAME] [--help]\n");
     fprintf(f, "  Benchmarks the mixing engine alone, one line of figures per case:\n");
     fprintf(f, "  one room of 10, 100, 1000 and 2000 legs with 3 talkers, and 200 rooms of\n");
-    fprintf(f, "  5 legs with 1-2 talkers each, in top-K mode and in naive mode.\n");
+    fprintf(f, "  5 legs with 1-2 talkers each, in three modes: top-K, top-K with a lone\n");
+    fprintf(f, "  talker's packets forwarded (fwd), and naive.\n");
     fprintf(f, "  --json       one JSON object per case on stdout, nothing else\n");
     fprintf(f, "  --quick      reduced set (10 and 100 legs, 20 rooms), 1 s each\n");
-    fprintf(f, "  --seconds S  measured window of a top-K case (default 4; naive cases\n");
+    fprintf(f, "  --seconds S  measured window of a top-K or fwd case (default 4; naive cases\n");
     fprintf(f, "               stop after at most 2 s or 50 ticks)\n");
-    fprintf(f, "  --case NAME  run only the cases called NAME, both modes (for profiling)\n");
+    fprintf(f, "  --case NAME  run only the cases called NAME, all modes (for profiling)\n");
 }
 
 /* Parses argv into @o. Returns 0, 1 when --help was given, or -EINVAL. */
@@ -389,7 +403,8 @@ static int room_build(struct run *r, uint32_t i)
     int rc;
 
     mix_room_settings_default(&s);
-    s.naive = c->naive;
+    s.naive = c->mode == MODE_NAIVE;
+    s.forward_single_talker = c->mode == MODE_FWD;
     while ((rc = mix_room_new(r->e, i, NULL, &s, &room)) == -EAGAIN)
         if (!ring_wait(r, &tries))
             break;
@@ -530,11 +545,12 @@ static bool window_done(const struct opts *o, const struct run *r,
                         const struct snap *base, uint64_t now)
 {
     struct mix_engine_stats s;
-    double secs = r->c->naive ? o->naive_seconds : o->seconds;
+    bool naive = r->c->mode == MODE_NAIVE;
+    double secs = naive ? o->naive_seconds : o->seconds;
 
     if (now - base->ns >= (uint64_t)(secs * 1e9))
         return true;
-    if (!r->c->naive)
+    if (!naive)
         return false;
     mix_engine_stats(r->e, &s);
     return s.busy_cycles - base->s.busy_cycles >= NAIVE_MAX_TICKS;
@@ -642,7 +658,15 @@ static int case_run(const struct opts *o, const struct traffic *t,
 
 static const char *mode_name(const struct bench_case *c)
 {
-    return c->naive ? "naive" : "topk";
+    switch (c->mode) {
+    case MODE_FWD:
+        return "fwd";
+    case MODE_NAIVE:
+        return "naive";
+    case MODE_TOPK:
+        break;
+    }
+    return "topk";
 }
 
 static void print_header(const struct opts *o)
@@ -658,6 +682,8 @@ static void print_header(const struct opts *o)
            TONE_DBFS[0], TONE_DBFS[1], TONE_DBFS[2]);
     printf("#   of the PCM; other legs send Opus silence every %d ms with level 127 (continuous sending)\n",
            FRAME_MS);
+    printf("# modes: topk = engine defaults; fwd = topk with forward_single_talker (a listener who\n");
+    printf("#   hears one talker gets its packets as they came); naive = baseline, one encode per leg\n");
     printf("# window: %.1f s after %.1f s warm-up; naive cases stop at %.1f s or %d ticks\n",
            o->seconds, o->warm_seconds, o->naive_seconds, NAIVE_MAX_TICKS);
     printf("# tick = busy 10 ms worker cycle; p50/p99 = histogram bucket upper bounds (12.5 %%);\n");
@@ -684,19 +710,27 @@ static void print_line(const struct result *r)
     fflush(stdout);
 }
 
-/* The top-K result paired with naive result @n, or NULL. */
-static const struct result *find_topk(const struct result *res, unsigned n,
-                                      const struct result *naive)
+/* The result of the case called like @r's in mode @mode, or NULL. */
+static const struct result *find_mode(const struct result *res, unsigned n,
+                                      const struct result *r, enum mode mode)
 {
     for (unsigned i = 0; i < n; i++)
-        if (!res[i].c->naive && strcmp(res[i].c->name, naive->c->name) == 0)
+        if (res[i].c->mode == mode && strcmp(res[i].c->name, r->c->name) == 0)
             return &res[i];
     return NULL;
 }
 
-static void print_json(const struct result *r, const struct result *topk,
-                       const char *cpu)
+/* One JSON object for @r. A naive result also carries its ratios to the
+ * top-K and fwd results of the same case among @res[0..n), when they ran. */
+static void print_json(const struct result *r, const struct result *res,
+                       unsigned n, const char *cpu)
 {
+    const struct result *topk = NULL, *fwd = NULL;
+
+    if (r->c->mode == MODE_NAIVE) {
+        topk = find_mode(res, n, r, MODE_TOPK);
+        fwd = find_mode(res, n, r, MODE_FWD);
+    }
     printf("{\"bench\":\"mixer\",\"unix_time\":%lld,\"cpu\":\"%s\",\"case\":\"%s\","
            "\"mode\":\"%s\",\"legs\":%" PRIu32 ",\"rooms\":%" PRIu32 ",\"talkers\":%" PRIu32 ","
            "\"rate\":%d,\"frame_ms\":%d,\"k\":%d,\"complexity\":%d,\"realtime\":%s,",
@@ -722,22 +756,43 @@ static void print_json(const struct result *r, const struct result *topk,
            r->kib_running);
     if (topk && r->legs_per_core > 0)
         printf(",\"topk_over_naive\":%.2f", topk->legs_per_core / r->legs_per_core);
+    if (fwd && r->legs_per_core > 0)
+        printf(",\"fwd_over_naive\":%.2f", fwd->legs_per_core / r->legs_per_core);
     if (r->c->goal)
         printf(",\"goal_pass\":%s", r->goal_pass ? "true" : "false");
     printf("}\n");
     fflush(stdout);
 }
 
+/* Prints ", <what> N legs/core (R.Rx)" for @r, R its multiple of naive
+ * result @nv; nothing when @r is NULL (that mode did not run). */
+static void print_ratio_part(const char *what, const struct result *r,
+                             const struct result *nv)
+{
+    if (!r)
+        return;
+    printf(", %s %.0f legs/core (%.1fx)", what, r->legs_per_core,
+           r->legs_per_core / nv->legs_per_core);
+}
+
+/* One line per case: legs per core of each mode and how many times the
+ * naive figure the other two are. */
 static void print_ratios(const struct result *res, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        const struct result *nv = &res[i], *tk;
+        const struct result *nv = &res[i], *tk, *fw;
 
-        if (!nv->c->naive || !(tk = find_topk(res, n, nv)) || nv->legs_per_core <= 0)
+        if (nv->c->mode != MODE_NAIVE || nv->legs_per_core <= 0)
             continue;
-        printf("ratio %-12s top-K %9.0f legs/core, naive %7.0f legs/core (%.2fx real time): %.1fx\n",
-               nv->c->name, tk->legs_per_core, nv->legs_per_core, nv->speed,
-               tk->legs_per_core / nv->legs_per_core);
+        tk = find_mode(res, n, nv, MODE_TOPK);
+        fw = find_mode(res, n, nv, MODE_FWD);
+        if (!tk && !fw)
+            continue;
+        printf("ratio %-12s naive %.0f legs/core (%.2fx real time)", nv->c->name,
+               nv->legs_per_core, nv->speed);
+        print_ratio_part("topk", tk, nv);
+        print_ratio_part("fwd", fw, nv);
+        printf("\n");
     }
 }
 
@@ -772,26 +827,35 @@ static void print_sched(const struct result *res, unsigned n)
 
 /* ---- main ---- */
 
+/* Every case in each mode in turn: top-K, then fwd, then naive (slowest). */
 static const struct bench_case FULL[] = {
-    {"room-10", 1, 10, 3, false, false},
-    {"room-100", 1, 100, 3, false, false},
-    {"room-1000", 1, 1000, 3, false, true},
-    {"room-2000", 1, 2000, 3, false, false},
-    {"rooms-200x5", 200, 5, 0, false, false},
-    {"room-10", 1, 10, 3, true, false},
-    {"room-100", 1, 100, 3, true, false},
-    {"room-1000", 1, 1000, 3, true, false},
-    {"room-2000", 1, 2000, 3, true, false},
-    {"rooms-200x5", 200, 5, 0, true, false},
+    {"room-10", 1, 10, 3, MODE_TOPK, false},
+    {"room-100", 1, 100, 3, MODE_TOPK, false},
+    {"room-1000", 1, 1000, 3, MODE_TOPK, true},
+    {"room-2000", 1, 2000, 3, MODE_TOPK, false},
+    {"rooms-200x5", 200, 5, 0, MODE_TOPK, false},
+    {"room-10", 1, 10, 3, MODE_FWD, false},
+    {"room-100", 1, 100, 3, MODE_FWD, false},
+    {"room-1000", 1, 1000, 3, MODE_FWD, false},
+    {"room-2000", 1, 2000, 3, MODE_FWD, false},
+    {"rooms-200x5", 200, 5, 0, MODE_FWD, false},
+    {"room-10", 1, 10, 3, MODE_NAIVE, false},
+    {"room-100", 1, 100, 3, MODE_NAIVE, false},
+    {"room-1000", 1, 1000, 3, MODE_NAIVE, false},
+    {"room-2000", 1, 2000, 3, MODE_NAIVE, false},
+    {"rooms-200x5", 200, 5, 0, MODE_NAIVE, false},
 };
 
 static const struct bench_case QUICK[] = {
-    {"room-10", 1, 10, 3, false, false},
-    {"room-100", 1, 100, 3, false, false},
-    {"rooms-20x5", 20, 5, 0, false, false},
-    {"room-10", 1, 10, 3, true, false},
-    {"room-100", 1, 100, 3, true, false},
-    {"rooms-20x5", 20, 5, 0, true, false},
+    {"room-10", 1, 10, 3, MODE_TOPK, false},
+    {"room-100", 1, 100, 3, MODE_TOPK, false},
+    {"rooms-20x5", 20, 5, 0, MODE_TOPK, false},
+    {"room-10", 1, 10, 3, MODE_FWD, false},
+    {"room-100", 1, 100, 3, MODE_FWD, false},
+    {"rooms-20x5", 20, 5, 0, MODE_FWD, false},
+    {"room-10", 1, 10, 3, MODE_NAIVE, false},
+    {"room-100", 1, 100, 3, MODE_NAIVE, false},
+    {"rooms-20x5", 20, 5, 0, MODE_NAIVE, false},
 };
 
 _Static_assert(sizeof(FULL) / sizeof(FULL[0]) <= MAX_CASES, "res[] is too small");
@@ -833,7 +897,7 @@ int main(int argc, char **argv)
             return 1;
         }
         if (o.json)
-            print_json(r, cases[i].naive ? find_topk(res, nres, r) : NULL, cpu);
+            print_json(r, res, nres, cpu);
         else
             print_line(r);
         nres++;

@@ -9,6 +9,8 @@ PKGS="
   libuv1-dev libopus-dev libspeexdsp-dev libsodium-dev libmicrohttpd-dev
   libjansson-dev libsqlite3-dev libcriterion-dev uthash-dev
   curl libcurl4-openssl-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  clang libclang-rt-dev
 "
 
 missing=""

@@ -184,8 +184,17 @@ int brg_leg_rx_rtp(struct brg *b, struct brg_leg *l, const uint8_t *buf, size_t 
     m.arrival_ns = now_ns;
     m.level = p.level_present ? p.level : 0xff;
     m.vad = p.vad;
-    if (mix_leg_push(l->mix, &m, p.payload, (uint32_t)p.payload_len) != 0)
-        return -ENOSPC;
+    switch (mix_leg_push(l->mix, &m, p.payload, (uint32_t)p.payload_len)) {
+    case 0:
+        break;
+    case -EMSGSIZE:
+        /* A well-formed header around a payload no codec frame can have
+         * (the mixer counted it against the leg already). */
+        b->c.rx_invalid++;
+        return -EINVAL;
+    default:
+        return -ENOSPC; /* the mixer is behind: counted as in_dropped */
+    }
     b->c.rx_packets++;
     b->c.rx_bytes += len;
     return 0;

@@ -88,18 +88,26 @@ void mix__flush_releases(struct mix_worker *w)
                    .room_user = l->room->user, .leg_id = l->id,
                    .leg_user = l->user, .worker = w->idx},
         };
+        /* Read the link first: once the record is in the ring the loop
+         * may free the object at any moment. */
+        struct mix_leg *next = l->rt_next_free;
+
         if (!mix__emit(w, &rec))
             return;
-        w->free_legs = l->rt_next_free;
+        w->free_legs = next;
         if (!w->free_legs)
             w->free_legs_tail = &w->free_legs;
     }
     while (w->free_groups) {
         struct mix_group *g = w->free_groups;
         struct mix_rec rec = {.kind = MIX_REC_FREE_GROUP, .obj = g};
+        /* Read the link first: once the record is in the ring the loop
+         * may free the object at any moment. */
+        struct mix_group *next = g->rt_next_free;
+
         if (!mix__emit(w, &rec))
             return;
-        w->free_groups = g->rt_next_free;
+        w->free_groups = next;
         if (!w->free_groups)
             w->free_groups_tail = &w->free_groups;
     }
@@ -111,9 +119,13 @@ void mix__flush_releases(struct mix_worker *w)
             .ev = {.type = MIX_EV_ROOM_RELEASED, .room_id = r->id,
                    .room_user = r->user, .worker = w->idx},
         };
+        /* Read the link first: once the record is in the ring the loop
+         * may free the object at any moment. */
+        struct mix_room *next = r->rt_next_free;
+
         if (!mix__emit(w, &rec))
             return;
-        w->free_rooms = r->rt_next_free;
+        w->free_rooms = next;
         if (!w->free_rooms)
             w->free_rooms_tail = &w->free_rooms;
     }

@@ -180,7 +180,9 @@ enum {
     OVL_EV_ESTABLISHED = 1u << 0,      /* initiator: RESP ACCEPT, new keys
                                           in use (first time or rekey) */
     OVL_EV_REJECTED = 1u << 1,         /* initiator: RESP REJECT; the
-                                          responder's payload is rx->data */
+                                          responder's payload is rx->data.
+                                          Ends a session that has no keys
+                                          (no OVL_EV_EXPIRED follows) */
     OVL_EV_KEY_CONFIRMED = 1u << 2,    /* responder: first packet under the
                                           new keys; the session can send */
     OVL_EV_ADDR_CHANGED = 1u << 3,     /* authenticated packet from a new
@@ -410,7 +412,8 @@ bool ovl_endpoint_under_load(const struct ovl_endpoint *ep, uint64_t now);
  * Processes one received secure-session message (classified
  * OVL_CLASS_SECURE). @out receives the payload or the reply and must hold
  * at least max(in->len, OVL_INIT_MAX) bytes; @hs receives a pending
- * responder handshake (may be NULL when the endpoint is not a responder).
+ * responder handshake (may be NULL when the endpoint is not a responder;
+ * it is overwritten, so it must not hold one still awaiting a verdict).
  *
  * Returns 0 when @rx says what to do (its kind is never OVL_RX_NONE then,
  * except for a cookie that was stored without a retry), -EBADMSG when the
@@ -492,6 +495,7 @@ int ovl_session_connect(struct ovl_session *s, const uint8_t *addr,
 /*
  * Encrypts @len bytes (0: a keepalive) into a DATA message in @out
  * (@len + OVL_DATA_OVERHEAD bytes), to be sent to ovl_session_addr(s).
+ * @plain may be @out + 16 (encryption in place), else must not overlap.
  * Returns 0; -ENOTCONN when there is no usable key yet (handshake under
  * way, responder awaiting confirmation) or any more (expired); -EMSGSIZE
  * beyond OVL_DATA_MAX_PLAIN; -ENOBUFS. Crossing a rekey limit schedules a

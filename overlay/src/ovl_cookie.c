@@ -60,7 +60,7 @@ static void secret_refresh(struct ovl_endpoint *ep, uint64_t now)
     uint64_t age;
 
     if (ep->cookie_secret_birth != OVL_NEVER) {
-        age = now - ep->cookie_secret_birth;
+        age = ovl__age(now, ep->cookie_secret_birth);
         if (age < OVL_COOKIE_SECRET_MAX_AGE)
             return;
         ep->cookie_prev_valid = age < 2 * OVL_COOKIE_SECRET_MAX_AGE;

@@ -158,7 +158,7 @@ static int ts_check(struct ovl_endpoint *ep, const uint8_t key[OVL_X_LEN],
             *drop = OVL_DROP_STALE_TIMESTAMP;
             return -EBADMSG;
         }
-        if (now - e->last_init < OVL_INIT_MIN_INTERVAL) {
+        if (ovl__age(now, e->last_init) < OVL_INIT_MIN_INTERVAL) {
             *drop = OVL_DROP_RATE_LIMITED;
             return -EBADMSG;
         }
@@ -346,7 +346,8 @@ static int recv_init(struct ovl_endpoint *ep, const struct ovl_datagram *in,
         ovl_hs_discard(hs);
         return ovl__drop(ep, rx, drop);
     }
-    memcpy(hs->addr, in->addr, in->addr_len);
+    if (in->addr_len)
+        memcpy(hs->addr, in->addr, in->addr_len);
     hs->addr_len = (uint8_t)in->addr_len;
     hs->stream = in->stream;
     ep->counters.hs_init_valid++;

@@ -131,6 +131,13 @@ static inline uint64_t ovl__min(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* How long ago @t was at @now; 0 if @t lies ahead (a caller whose clock
+ * source jitters must not make fresh keys look 2^64 ns old). */
+static inline uint64_t ovl__age(uint64_t now, uint64_t t)
+{
+    return now > t ? now - t : 0;
+}
+
 /* a + b, saturating at OVL_NEVER. */
 static inline uint64_t ovl__add(uint64_t a, uint64_t b)
 {

@@ -38,7 +38,7 @@ static const struct ovl_limits *lim(const struct ovl_session *s)
 static bool kp_usable(const struct ovl_session *s,
                       const struct ovl_keypair *kp, uint64_t now)
 {
-    return kp->valid && now - kp->birth < lim(s)->reject_after_time &&
+    return kp->valid && ovl__age(now, kp->birth) < lim(s)->reject_after_time &&
            kp->send_counter < lim(s)->reject_after_messages;
 }
 
@@ -58,6 +58,26 @@ static void kp_clear(struct ovl_session *s, int slot)
         s->prev = OVL_SLOT_NONE;
     if (s->next == slot)
         s->next = OVL_SLOT_NONE;
+}
+
+/* Fills keypair @slot with fresh keys born at @now. */
+static void kp_install(struct ovl_session *s, int slot,
+                       const uint8_t send[OVL_AEAD_KEY_LEN],
+                       const uint8_t recv[OVL_AEAD_KEY_LEN], uint64_t now,
+                       uint32_t local_index, uint32_t remote_index,
+                       bool initiator)
+{
+    struct ovl_keypair *kp = &s->kp[slot];
+
+    memcpy(kp->send_key, send, OVL_AEAD_KEY_LEN);
+    memcpy(kp->recv_key, recv, OVL_AEAD_KEY_LEN);
+    ovl_replay_init(&kp->replay);
+    kp->send_counter = 0;
+    kp->birth = now;
+    kp->local_index = local_index;
+    kp->remote_index = remote_index;
+    kp->initiator = initiator;
+    kp->valid = true;
 }
 
 static int free_slot(const struct ovl_session *s)
@@ -196,7 +216,7 @@ static int start_handshake(struct ovl_session *s, uint64_t now, bool rekey,
     /* A cookie is good for COOKIE_SECRET_MAX_AGE minus the latency the
      * reply may have taken (WireGuard's rule). */
     if (s->cookie_birth != OVL_NEVER &&
-        now - s->cookie_birth <
+        ovl__age(now, s->cookie_birth) <
             OVL_COOKIE_SECRET_MAX_AGE - OVL_COOKIE_SECRET_LATENCY)
         p.cookie = s->cookie;
     else
@@ -235,7 +255,8 @@ int ovl_session_connect(struct ovl_session *s, const uint8_t *addr,
         return -EMSGSIZE;
     if (cap < OVL_INIT_MIN + app_len)
         return -ENOBUFS;
-    memcpy(s->addr, addr, addr_len);
+    if (addr_len)
+        memcpy(s->addr, addr, addr_len);
     s->addr_len = (uint8_t)addr_len;
     s->stream = stream;
     if (app_len)
@@ -256,7 +277,6 @@ int ovl__session_handle_resp(struct ovl_session *s,
 {
     struct ovl_endpoint *ep = s->ep;
     uint8_t send[OVL_AEAD_KEY_LEN], recv[OVL_AEAD_KEY_LEN];
-    struct ovl_keypair *kp;
     enum ovl_drop drop;
     uint8_t status;
     uint32_t sender;
@@ -289,6 +309,9 @@ int ovl__session_handle_resp(struct ovl_session *s,
         hs_clear(s);
         ep->counters.hs_refused++;
         rx->events |= OVL_EV_REJECTED;
+        /* Without keys the session is over; REJECTED says so already. */
+        if (!has_keys(s))
+            s->dead = true;
         return 0;
     }
 
@@ -297,17 +320,9 @@ int ovl__session_handle_resp(struct ovl_session *s,
     kp_clear(s, s->next);
     kp_clear(s, s->prev);
     slot = free_slot(s);
-    kp = &s->kp[slot];
-    memcpy(kp->send_key, send, sizeof(send));
-    memcpy(kp->recv_key, recv, sizeof(recv));
-    ovl_replay_init(&kp->replay);
-    kp->send_counter = 0;
-    kp->birth = now;
-    kp->local_index = s->hs.local_index; /* the INIT's index lives on */
-    kp->remote_index = sender;
-    kp->initiator = true;
-    kp->valid = true;
-    ovl__index_set_slot(ep, kp->local_index, slot);
+    /* The INIT's index lives on as the new keypair's. */
+    kp_install(s, slot, send, recv, now, s->hs.local_index, sender, true);
+    ovl__index_set_slot(ep, s->hs.local_index, slot);
     s->hs.state = OVL_HS_NONE; /* its index now belongs to the keypair */
     hs_clear(s);
     s->prev = s->cur;
@@ -328,14 +343,20 @@ int ovl__session_handle_cookie(struct ovl_session *s,
                                struct ovl_rx *rx)
 {
     struct ovl_endpoint *ep = s->ep;
+    uint8_t cookie[OVL_MAC_LEN];
     const uint8_t *mac1;
 
     if (s->hs.state != OVL_HS_INIT_SENT || s->init_len == 0)
         return ovl__drop(ep, rx, OVL_DROP_UNEXPECTED);
     /* Associated data: the mac1 of the INIT we sent. */
     mac1 = s->init_msg + s->init_len - sizeof(struct ovl_wire_macs);
-    if (ovl__cookie_open(in->buf, s->remote_cookie_key, mac1, s->cookie))
+    /* Into a temporary: a forged COOKIE must not clobber a good cookie. */
+    if (ovl__cookie_open(in->buf, s->remote_cookie_key, mac1, cookie)) {
+        sodium_memzero(cookie, sizeof(cookie));
         return ovl__drop(ep, rx, OVL_DROP_DECRYPT);
+    }
+    memcpy(s->cookie, cookie, sizeof(cookie));
+    sodium_memzero(cookie, sizeof(cookie));
     s->cookie_birth = now;
     ep->counters.cookies_received++;
     rx->session = s;
@@ -365,7 +386,6 @@ int ovl_hs_responder_accept(struct ovl_hs *hs, struct ovl_session *s,
 {
     uint8_t e_sk[OVL_DH_LEN];
     uint8_t send[OVL_AEAD_KEY_LEN], recv[OVL_AEAD_KEY_LEN];
-    struct ovl_keypair *kp;
     uint32_t index;
     int ret, slot;
 
@@ -405,16 +425,7 @@ int ovl_hs_responder_accept(struct ovl_hs *hs, struct ovl_session *s,
         ret = -EINVAL;
         goto out;
     }
-    kp = &s->kp[slot];
-    memcpy(kp->send_key, send, sizeof(send));
-    memcpy(kp->recv_key, recv, sizeof(recv));
-    ovl_replay_init(&kp->replay);
-    kp->send_counter = 0;
-    kp->birth = now;
-    kp->local_index = index;
-    kp->remote_index = hs->remote_index;
-    kp->initiator = false;
-    kp->valid = true;
+    kp_install(s, slot, send, recv, now, index, hs->remote_index, false);
     s->next = (int8_t)slot;
 
     if (hs->addr_len || hs->stream) {
@@ -481,7 +492,7 @@ int ovl_session_seal(struct ovl_session *s, const uint8_t *plain, size_t len,
     if (s->initiator && s->hs.state == OVL_HS_NONE &&
         s->rekey_due == OVL_NEVER &&
         (kp->send_counter >= lim(s)->rekey_after_messages ||
-         now - kp->birth >= lim(s)->rekey_after_time))
+         ovl__age(now, kp->birth) >= lim(s)->rekey_after_time))
         s->rekey_due = now;
     return 0;
 }
@@ -500,7 +511,7 @@ int ovl__session_open_slot(struct ovl_session *s, int slot,
     (void)out_cap; /* >= in->len, checked by the caller */
     if (!kp->valid)
         return ovl__drop(ep, rx, OVL_DROP_UNKNOWN_INDEX);
-    if (now - kp->birth >= lim(s)->reject_after_time ||
+    if (ovl__age(now, kp->birth) >= lim(s)->reject_after_time ||
         counter >= lim(s)->reject_after_messages)
         return ovl__drop(ep, rx, OVL_DROP_KEY_EXPIRED);
     if (ovl_aead_open(out, kp->recv_key, counter, in->buf, DATA_HEAD,
@@ -584,9 +595,9 @@ static bool rekey_wanted(const struct ovl_session *s, uint64_t now)
         return false;
     kp = &s->kp[s->cur];
     return now >= s->rekey_due ||
-           now - kp->birth >= lim(s)->rekey_after_time ||
+           ovl__age(now, kp->birth) >= lim(s)->rekey_after_time ||
            (s->unanswered_since != OVL_NEVER &&
-            now - s->unanswered_since >=
+            ovl__age(now, s->unanswered_since) >=
                 lim(s)->keepalive_timeout + lim(s)->rekey_timeout);
 }
 
@@ -595,7 +606,7 @@ static bool keepalive_wanted(const struct ovl_session *s, uint64_t now)
     if (now >= s->keepalive_due)
         return true;
     return lim(s)->persistent_keepalive && s->last_sent != OVL_NEVER &&
-           now - s->last_sent >= lim(s)->persistent_keepalive;
+           ovl__age(now, s->last_sent) >= lim(s)->persistent_keepalive;
 }
 
 int ovl_session_timers(struct ovl_session *s, uint64_t now, uint8_t *out,
@@ -610,12 +621,18 @@ int ovl_session_timers(struct ovl_session *s, uint64_t now, uint8_t *out,
 
     /* Expiry: keys past REJECT_AFTER_TIME are useless either way. */
     for (int i = 0; i < OVL_KP_SLOTS; i++)
-        if (s->kp[i].valid && now - s->kp[i].birth >= lim(s)->reject_after_time)
+        if (s->kp[i].valid &&
+            ovl__age(now, s->kp[i].birth) >= lim(s)->reject_after_time)
             kp_clear(s, i);
 
     if (s->hs.state == OVL_HS_INIT_SENT && now >= s->hs_retry_at) {
-        if (now - s->hs_attempt_start >= lim(s)->rekey_attempt_time) {
+        if (ovl__age(now, s->hs_attempt_start) >=
+            lim(s)->rekey_attempt_time) {
+            /* Give up; what triggered the attempt does not trigger it
+             * again at once (keys old enough still will). */
             hs_clear(s);
+            s->unanswered_since = OVL_NEVER;
+            s->rekey_due = OVL_NEVER;
             s->ep->counters.hs_failed++;
             *events |= OVL_EV_HANDSHAKE_FAILED;
         } else {

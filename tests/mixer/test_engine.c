@@ -70,6 +70,12 @@ struct hleg {
     uint32_t ts;
 
     struct ta_rx *rx;           /* Opus receiver */
+    bool conceal;               /* rx conceals lost packets like a real
+                                   receiver (ta_rx_receive), else it plays
+                                   silence for them (ta_rx_decode) */
+    uint16_t rtp_seq;           /* RTP sequence number of the next record
+                                   the network side sends to this leg */
+    uint64_t lost_records;      /* MIX_OUT_LOST records popped */
     struct ta_pcm g711;         /* G.711 receiver output */
     bool g711_started;
     uint32_t g711_next_ts;
@@ -96,11 +102,16 @@ struct harness {
     uint32_t packet_ms;         /* packet duration for legs added next (20) */
     /* Optional: sees every popped packet just after it has been decoded
      * (so h_pos() is the position after its audio) and before the leg's
-     * "last" packet is updated. */
+     * "last" packet is updated; also every MIX_OUT_LOST record (len 0),
+     * which is neither decoded nor "last". */
     void (*on_packet)(struct harness *h, unsigned leg,
                       const struct mix_out_meta *m, const uint8_t *pkt,
                       int len);
-    void *data;                 /* for on_packet */
+    /* Optional: sees every packet a leg sends before it is pushed; returning
+     * false loses it on the way (it is never pushed). */
+    bool (*on_send)(struct harness *h, unsigned leg,
+                    const struct mix_in_meta *m, const uint8_t *pkt, int len);
+    void *data;                 /* for on_packet and on_send */
 };
 
 /* ---- harness ---- */
@@ -122,6 +133,16 @@ static void h_init(struct harness *h, const char *name)
     struct mix_room_settings s;
 
     mix_room_settings_default(&s);
+    h_init_settings(h, name, &s);
+}
+
+/* A room with forward_single_talker on, otherwise default. */
+static void h_init_fwd(struct harness *h, const char *name)
+{
+    struct mix_room_settings s;
+
+    mix_room_settings_default(&s);
+    s.forward_single_talker = true;
     h_init_settings(h, name, &s);
 }
 
@@ -235,6 +256,8 @@ static void h_send(struct harness *h, unsigned i)
         m.ts = L->ts;
         L->ts += n;
     }
+    if (h->on_send && !h->on_send(h, i, &m, pkt, len))
+        return;
     cr_assert_eq(mix_leg_push(L->leg, &m, pkt, (uint32_t)len), 0, "push %s",
                  L->name);
 }
@@ -264,15 +287,29 @@ static void h_receive(struct harness *h, unsigned i)
     int len;
 
     while ((len = mix_leg_pop(L->leg, &m, pkt, sizeof(pkt))) != -EAGAIN) {
+        uint16_t seq = L->rtp_seq++;
+        int rc;
+
         cr_assert_geq(len, 0, "pop %s: %d", L->name, len);
         cr_assert_eq((uint32_t)len, m.len);
+        if (m.flags & MIX_OUT_LOST) {
+            /* Nothing is sent; the receiver sees a gap in sequence
+             * numbers. */
+            cr_assert_eq(len, 0, "%s: lost record with %d bytes", L->name, len);
+            L->lost_records++;
+            if (h->on_packet)
+                h->on_packet(h, i, &m, pkt, len);
+            continue;
+        }
         L->packets++;
         if (m.flags & MIX_OUT_KEEPALIVE)
             L->keepalives++;
         if (m.flags & MIX_OUT_MARKER)
             L->markers++;
         if (L->rx) {
-            if (ta_rx_decode(L->rx, m.ts, pkt, (uint32_t)len) < 0)
+            rc = L->conceal ? ta_rx_receive(L->rx, seq, m.ts, pkt, (uint32_t)len)
+                            : ta_rx_decode(L->rx, m.ts, pkt, (uint32_t)len);
+            if (rc < 0)
                 L->decode_errors++;
         } else {
             g711_receive(L, &m, pkt, len);
@@ -1336,6 +1373,503 @@ Test(engine, silent_listeners_share_one_encode)
     /* And what they share is the right mix. */
     for (unsigned k = 0; k < SHARE_TALKERS; k++)
         expect_hears(&h, h.n - 1, k, 0);
+    expect_clean_decode(&h);
+    h_free(&h);
+}
+
+/* ---- forwarding a lone talker (forward_single_talker) ---- */
+
+enum {
+    FW_MAX_TALKERS = 4,
+    FW_KEEP = 64,           /* packets of each talker kept for comparison */
+    FW_MAX_DROPS = 64,
+    FW_TS_STEP = 48 * H_FRAME_MS, /* RTP ticks per room frame */
+};
+
+/* Talker tones whose phase does not come round in a whole number of 20 ms
+ * frames for seconds, so that no two of a talker's packets are alike. */
+static const double FW_FREQ_A = 443.7;
+static const double FW_FREQ_B = 657.3;
+
+/* A packet a talker sent, kept so that it can be recognised in what the
+ * others get. */
+struct fw_sent {
+    bool used;
+    uint32_t seq;           /* RTP sequence number (no wrap in a test) */
+    uint16_t len;
+    uint8_t data[TA_MAX_PACKET];
+};
+
+/* Tells apart what each leg gets, by comparing payloads with what the
+ * talkers sent: a forwarded packet is byte-identical to one of theirs; the
+ * bridge's mixes and silence are identical to none. Optionally loses one in
+ * @drop_every of a talker's packets on the way in. */
+struct fwd_watch {
+    unsigned talker[FW_MAX_TALKERS];    /* leg indices of the talkers */
+    unsigned ntalkers;
+    bool armed;                         /* counting (and dropping) */
+    int drop_leg;                       /* leg whose packets are lost, or -1 */
+    unsigned drop_every;                /* one in this many once armed */
+    unsigned drop_sent;                 /* its packets sent while armed */
+    uint32_t dropped[FW_MAX_DROPS];     /* sequence numbers lost */
+    unsigned ndropped;
+    struct fw_sent sent[FW_MAX_TALKERS][FW_KEEP]; /* by seq % FW_KEEP */
+    bool shared_check[H_MAX_LEGS];      /* these legs should all get the same
+                                           bytes in a cycle */
+
+    /* Per receiving leg, while armed. */
+    unsigned from[H_MAX_LEGS][FW_MAX_TALKERS]; /* talker's own packets */
+    unsigned other[H_MAX_LEGS];         /* anything else (mix, silence) */
+    unsigned lost[H_MAX_LEGS];          /* MIX_OUT_LOST records */
+    uint32_t lost_ts[H_MAX_LEGS][FW_MAX_DROPS]; /* their timestamps */
+    /* Timeline: talker packet s forwarded at ts T must be followed by
+     * packet s + k at T + k frames; breaks counts the steps that are not. */
+    bool have_prev[H_MAX_LEGS];
+    uint32_t prev_seq[H_MAX_LEGS], prev_ts[H_MAX_LEGS];
+    uint32_t offset[H_MAX_LEGS];        /* ts - seq * FW_TS_STEP, latest */
+    unsigned breaks[H_MAX_LEGS];
+    /* shared_check: one reference payload per cycle */
+    uint64_t ref_cycle;
+    bool have_ref;
+    uint16_t ref_len;
+    uint8_t ref[MIX_MAX_PACKET];
+    unsigned compared, mismatches;
+};
+
+static int fw_talker(const struct fwd_watch *w, unsigned leg)
+{
+    for (unsigned t = 0; t < w->ntalkers; t++)
+        if (w->talker[t] == leg)
+            return (int)t;
+    return -1;
+}
+
+static bool fw_on_send(struct harness *h, unsigned leg,
+                       const struct mix_in_meta *m, const uint8_t *pkt, int len)
+{
+    struct fwd_watch *w = h->data;
+    int t = fw_talker(w, leg);
+    struct fw_sent *s;
+
+    if (t < 0)
+        return true;
+    if (w->armed && (int)leg == w->drop_leg && ++w->drop_sent % w->drop_every == 0) {
+        cr_assert_lt(w->ndropped, (unsigned)FW_MAX_DROPS);
+        w->dropped[w->ndropped++] = m->seq;
+        return false;
+    }
+    s = &w->sent[t][m->seq % FW_KEEP];
+    s->used = true;
+    s->seq = m->seq;
+    s->len = (uint16_t)len;
+    memcpy(s->data, pkt, (size_t)len);
+    return true;
+}
+
+static bool fw_same(const struct fw_sent *s, const uint8_t *pkt, int len)
+{
+    return s->used && s->len == (uint16_t)len && memcmp(s->data, pkt, (size_t)len) == 0;
+}
+
+/* The talker (index into w->talker) whose packet @pkt is, with its
+ * sequence number in @seq; -1 when it is nobody's. A steady tone whose
+ * period divides a whole number of frames makes identical packets (440 Hz
+ * every 5 frames), and the forwarding tests use tones that do not, but to
+ * be safe the packet that continues @leg's forwarded timeline is preferred,
+ * then the newest. */
+static int fw_match(const struct fwd_watch *w, unsigned leg, uint32_t ts,
+                    const uint8_t *pkt, int len, uint32_t *seq)
+{
+    if (w->have_prev[leg]) {
+        uint32_t want = w->prev_seq[leg] + (ts - w->prev_ts[leg]) / FW_TS_STEP;
+
+        for (unsigned t = 0; t < w->ntalkers; t++) {
+            const struct fw_sent *s = &w->sent[t][want % FW_KEEP];
+            if (s->seq == want && fw_same(s, pkt, len)) {
+                *seq = want;
+                return (int)t;
+            }
+        }
+    }
+    int found = -1;
+
+    for (unsigned t = 0; t < w->ntalkers; t++) {
+        for (unsigned k = 0; k < FW_KEEP; k++) {
+            const struct fw_sent *s = &w->sent[t][k];
+            if (fw_same(s, pkt, len) && (found < 0 || s->seq > *seq)) {
+                *seq = s->seq;
+                found = (int)t;
+            }
+        }
+    }
+    return found;
+}
+
+static void fw_shared(struct harness *h, struct fwd_watch *w, unsigned leg,
+                      const uint8_t *pkt, int len)
+{
+    if (!w->shared_check[leg])
+        return;
+    if (!w->have_ref || w->ref_cycle != h->cycle) {
+        w->ref_cycle = h->cycle;
+        w->have_ref = true;
+        w->ref_len = (uint16_t)len;
+        memcpy(w->ref, pkt, (size_t)len);
+        return;
+    }
+    w->compared++;
+    if (w->ref_len != (uint16_t)len || memcmp(w->ref, pkt, (size_t)len) != 0)
+        w->mismatches++;
+}
+
+static void fw_on_packet(struct harness *h, unsigned leg,
+                         const struct mix_out_meta *m, const uint8_t *pkt,
+                         int len)
+{
+    struct fwd_watch *w = h->data;
+    uint32_t seq;
+    int t;
+
+    if (!w->armed)
+        return;
+    if (m->flags & MIX_OUT_LOST) {
+        if (w->lost[leg] < FW_MAX_DROPS)
+            w->lost_ts[leg][w->lost[leg]] = m->ts;
+        w->lost[leg]++;
+        return;
+    }
+    t = fw_match(w, leg, m->ts, pkt, len, &seq);
+    if (t < 0) {
+        w->other[leg]++;
+        fw_shared(h, w, leg, pkt, len);
+        return;
+    }
+    w->from[leg][t]++;
+    if (w->have_prev[leg] &&
+        (seq - w->prev_seq[leg]) * FW_TS_STEP != m->ts - w->prev_ts[leg])
+        w->breaks[leg]++;
+    w->have_prev[leg] = true;
+    w->prev_seq[leg] = seq;
+    w->prev_ts[leg] = m->ts;
+    w->offset[leg] = m->ts - seq * FW_TS_STEP;
+}
+
+/* Sets up @w (static storage: it is large) for talkers @t[0..n) of @h and
+ * installs its hooks. */
+static void fw_init(struct fwd_watch *w, struct harness *h, const unsigned *t,
+                    unsigned n)
+{
+    memset(w, 0, sizeof(*w));
+    cr_assert_leq(n, (unsigned)FW_MAX_TALKERS);
+    memcpy(w->talker, t, n * sizeof(*t));
+    w->ntalkers = n;
+    w->drop_leg = -1;
+    h->on_send = fw_on_send;
+    h->on_packet = fw_on_packet;
+    h->data = w;
+}
+
+static void leg_stats(struct harness *h, unsigned i, struct mix_leg_stats *st)
+{
+    mix_leg_stats(h->legs[i].leg, st);
+}
+
+/* One talker, four listeners: after the talker's first frames nobody needs
+ * a mix, so nothing is encoded at all; every listener gets exactly the
+ * talker's packets, in order, and hears its tone; the talker gets the
+ * cached silence packet. */
+Test(engine, fwd_lone_talker_is_forwarded_without_encoding)
+{
+    enum { LISTENERS = 4, FRAMES = 100 };
+    static struct fwd_watch w;
+    struct harness h;
+    struct mix_engine_stats e0, e1;
+    struct mix_leg_stats st0[1 + LISTENERS], st1;
+    unsigned a;
+
+    h_init_fwd(&h, "fwd-lone");
+    a = h_leg(&h, "a444", SEND_OPUS, FW_FREQ_A, TONE_DB);
+    for (unsigned k = 0; k < LISTENERS; k++)
+        h_leg(&h, "listener", SEND_OPUS, 0, TA_DB_FLOOR);
+    fw_init(&w, &h, &a, 1);
+    h_run_ms(&h, 600);
+
+    mix_engine_stats(h.e, &e0);
+    for (unsigned i = 0; i < h.n; i++)
+        leg_stats(&h, i, &st0[i]);
+    w.armed = true;
+    h_run_ms(&h, FRAMES * H_FRAME_MS);
+    mix_engine_stats(h.e, &e1);
+
+    cr_expect_eq(e1.encodes - e0.encodes, 0u, "%lu encodes in %u frames of a lone talker",
+                 (unsigned long)(e1.encodes - e0.encodes), FRAMES);
+    cr_expect_eq(e1.last_encodes, 0u);
+    for (unsigned i = 0; i < h.n; i++) {
+        leg_stats(&h, i, &st1);
+        cr_expect_eq(st1.encodes_own - st0[i].encodes_own, 0u, "leg %u encoded", i);
+        cr_expect_eq(st1.packets_out - st0[i].packets_out, FRAMES, "leg %u: %lu packets out",
+                     i, (unsigned long)(st1.packets_out - st0[i].packets_out));
+        cr_expect_eq(h.legs[i].lost_records, 0u, "leg %u: %lu loss records", i,
+                     (unsigned long)h.legs[i].lost_records);
+        if (i == a) {
+            /* The talker hears nobody: silence, never its own packets. */
+            cr_expect_eq(st1.forwarded - st0[i].forwarded, 0u);
+            cr_expect_eq(w.from[i][0], 0u, "the talker got its own packets back");
+            cr_expect_eq(w.other[i], FRAMES);
+            continue;
+        }
+        cr_expect_eq(w.from[i][0], FRAMES, "listener %u: %u of %u packets are the talker's",
+                     i, w.from[i][0], FRAMES);
+        cr_expect_eq(w.other[i], 0u, "listener %u: %u packets not the talker's", i,
+                     w.other[i]);
+        cr_expect_eq(w.breaks[i], 0u, "listener %u: %u out-of-order forwards", i,
+                     w.breaks[i]);
+        cr_expect_eq(st1.forwarded - st0[i].forwarded, FRAMES,
+                     "listener %u: forwarded counts %lu", i,
+                     (unsigned long)(st1.forwarded - st0[i].forwarded));
+        expect_hears(&h, i, a, 0);
+    }
+    expect_not_hears(&h, a, a, 0);
+    expect_clean_decode(&h);
+    h_free(&h);
+}
+
+/* A packet the forwarded talker lost reaches every forwarded listener as a
+ * MIX_OUT_LOST record at the timestamp the packet would have had. A
+ * listener whose receiver conceals losses (as real ones do, with the
+ * talker's own FEC) hears the tone on without a dip; one that plays silence
+ * for a missing frame shows the gap, which proves the loss got through. */
+Test(engine, fwd_lost_packet_is_passed_on_as_a_loss)
+{
+    enum { LISTENERS = 4, FRAMES = 150, DROP_EVERY = 17 };
+    static struct fwd_watch w;
+    struct harness h;
+    struct mix_leg_stats st;
+    unsigned a, l[LISTENERS];
+    uint32_t from_ms[H_MAX_LEGS];
+
+    h_init_fwd(&h, "fwd-loss");
+    /* The talker's stream is CELT (48 kHz, Opus's default bitrate), whose
+     * PLC carries a steady tone through a lost frame unchanged. (SILK's
+     * in-band FEC would not help here: its encoder codes FEC only for
+     * frames its VAD takes for speech, never for a pure tone, so the
+     * receiver falls back to SILK's PLC, which dips by some 20 dB.) */
+    a = h_leg(&h, "a444", SEND_OPUS, FW_FREQ_A, TONE_DB);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        l[k] = h_leg(&h, k < LISTENERS / 2 ? "conceals" : "silence-fill", SEND_OPUS,
+                     0, TA_DB_FLOOR);
+        h.legs[l[k]].conceal = k < LISTENERS / 2;
+    }
+    fw_init(&w, &h, &a, 1);
+    w.drop_leg = (int)a;
+    w.drop_every = DROP_EVERY;
+    h_run_ms(&h, 600);
+    for (unsigned k = 0; k < LISTENERS; k++)
+        from_ms[k] = (uint32_t)(h_pos(&h, l[k]) * 1000 / h_pcm(&h, l[k])->rate);
+    w.armed = true;
+    h_run_ms(&h, FRAMES * H_FRAME_MS);
+    w.armed = false;
+    /* Let the packet after the last loss through before judging. */
+    h_run_ms(&h, 100);
+
+    leg_stats(&h, a, &st);
+    cr_assert_geq(w.ndropped, FRAMES / DROP_EVERY - 1, "only %u packets lost", w.ndropped);
+    cr_expect_geq(st.lost, w.ndropped, "talker: %lu lost counted of %u",
+                  (unsigned long)st.lost, w.ndropped);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        unsigned i = l[k];
+        struct ta_pcm *p = h_pcm(&h, i);
+        uint32_t to_ms = (uint32_t)(p->n * 1000 / p->rate) - 100, at = 0;
+        double lo;
+
+        cr_expect_eq(w.other[i], 0u, "%s %u: %u packets not the talker's", h.legs[i].name,
+                     i, w.other[i]);
+        cr_expect_eq(w.breaks[i], 0u, "%s %u: forwarded timeline broken %u times",
+                     h.legs[i].name, i, w.breaks[i]);
+        cr_expect_eq(w.lost[i], w.ndropped, "%s %u: %u loss records for %u lost packets",
+                     h.legs[i].name, i, w.lost[i], w.ndropped);
+        cr_expect_eq(h.legs[i].lost_records, w.lost[i], "%s %u: loss records outside the window",
+                     h.legs[i].name, i);
+        /* Each loss record stands exactly where the lost packet would have
+         * been forwarded. */
+        for (unsigned d = 0; d < w.ndropped && d < w.lost[i]; d++) {
+            uint32_t want = w.dropped[d] * FW_TS_STEP + w.offset[i];
+            cr_expect_eq(w.lost_ts[i][d], want,
+                         "%s %u: loss record at ts %u, packet %u would be at %u",
+                         h.legs[i].name, i, w.lost_ts[i][d], w.dropped[d], want);
+        }
+        cr_expect_eq(w.from[i][0] + w.lost[i], FRAMES, "%s %u: %u forwarded + %u lost",
+                     h.legs[i].name, i, w.from[i][0], w.lost[i]);
+        lo = min_window_db(&h, i, from_ms[k], to_ms, 40, 5, FW_FREQ_A, &at);
+        if (verbose())
+            fprintf(stderr, "fwd-loss: %s %u: tone dips to %.1f dBFS at %u ms; concealed %lu (FEC tried %lu)\n",
+                    h.legs[i].name, i, lo, at,
+                    (unsigned long)ta_rx_concealed(h.legs[i].rx),
+                    (unsigned long)ta_rx_fec_tried(h.legs[i].rx));
+        if (h.legs[i].conceal) {
+            cr_expect_geq(ta_rx_concealed(h.legs[i].rx), w.ndropped);
+            cr_expect_geq(lo, TONE_DB - 3.0, "%s %u: tone dips to %.1f dBFS at %u ms",
+                          h.legs[i].name, i, lo, at);
+        } else {
+            cr_expect_lt(lo, TONE_DB - 6.0,
+                         "%s %u: no dip (%.1f dBFS): did the losses reach it?",
+                         h.legs[i].name, i, lo);
+        }
+    }
+    expect_clean_decode(&h);
+    h_free(&h);
+}
+
+/* A listener being forwarded talker a goes over to the mix as soon as b
+ * talks too (it hears both), and stays on the mix while a's talk spurt
+ * lasts, whether b falls silent or leaves: going back to a's encoder
+ * mid-speech would be a second audible switch. Only after a pause, at a's
+ * next talk spurt, is it forwarded again. */
+Test(engine, fwd_second_talker_moves_listeners_to_the_mix_until_a_pause)
+{
+    enum { LISTENERS = 3 };
+    static struct fwd_watch w;
+    struct harness h;
+    struct mix_leg_stats st;
+    unsigned a, b, l[LISTENERS];
+    uint64_t fwd[H_MAX_LEGS], other[H_MAX_LEGS];
+    size_t pos[H_MAX_LEGS];
+
+    h_init_fwd(&h, "fwd-second");
+    a = h_leg(&h, "a444", SEND_OPUS, FW_FREQ_A, TONE_DB);
+    for (unsigned k = 0; k < LISTENERS; k++)
+        l[k] = h_leg(&h, "listener", SEND_OPUS, 0, TA_DB_FLOOR);
+    fw_init(&w, &h, &a, 1);
+    w.armed = true;
+
+    /* a alone: forwarded. */
+    h_run_ms(&h, 800);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        cr_expect_geq(st.forwarded, 800 / H_FRAME_MS - 5, "listener %u: %lu forwarded",
+                      l[k], (unsigned long)st.forwarded);
+        fwd[k] = st.forwarded;
+        pos[k] = h_pos(&h, l[k]);
+    }
+
+    /* b joins and talks: every listener hears both, from the mix. */
+    b = h_leg(&h, "b657", SEND_OPUS, FW_FREQ_B, TONE_DB);
+    h_run_ms(&h, 300);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        fwd[k] = st.forwarded;
+        other[k] = w.other[l[k]];
+    }
+    h_run_ms(&h, 1200);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        cr_expect_eq(st.forwarded, fwd[k], "listener %u forwarded while two talk", l[k]);
+        cr_expect_eq(w.other[l[k]] - other[k], 1200 / H_FRAME_MS,
+                     "listener %u: %u mixed packets in 1.2 s", l[k],
+                     (unsigned)(w.other[l[k]] - other[k]));
+        expect_hears(&h, l[k], a, pos[k]);
+        expect_hears(&h, l[k], b, pos[k]);
+    }
+
+    /* b falls silent (and past its hang-over stops talking), then comes
+     * back, then leaves: a talks on throughout, so nobody is forwarded
+     * again, though for most of this time a is all they hear. */
+    h.legs[b].tone_on = false;
+    h_run_ms(&h, 1500);
+    h.legs[b].tone_on = true;
+    h_run_ms(&h, 500);
+    h_destroy_leg(&h, b);
+    for (unsigned k = 0; k < LISTENERS; k++)
+        pos[k] = h_pos(&h, l[k]);
+    h_run_ms(&h, 1500);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        cr_expect_eq(st.forwarded, fwd[k], "listener %u forwarded again mid-spurt (%lu more)",
+                     l[k], (unsigned long)(st.forwarded - fwd[k]));
+        expect_hears(&h, l[k], a, pos[k]);
+        expect_not_hears(&h, l[k], b, pos[k]);
+    }
+
+    /* a pauses: still nothing forwarded (there is nothing to forward)... */
+    h.legs[a].tone_on = false;
+    h_run_ms(&h, 1500);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        cr_expect_eq(st.forwarded, fwd[k], "listener %u forwarded during a's pause", l[k]);
+        pos[k] = h_pos(&h, l[k]);
+    }
+    /* ...and its next talk spurt is forwarded again, from its start. */
+    h.legs[a].tone_on = true;
+    h_run_ms(&h, 1000);
+    for (unsigned k = 0; k < LISTENERS; k++) {
+        leg_stats(&h, l[k], &st);
+        cr_expect_geq(st.forwarded - fwd[k], 1000 / H_FRAME_MS - 5,
+                      "listener %u: %lu forwarded in a's new talk spurt", l[k],
+                      (unsigned long)(st.forwarded - fwd[k]));
+        expect_hears(&h, l[k], a, pos[k]);
+    }
+    expect_clean_decode(&h);
+    h_free(&h);
+}
+
+/* Two talkers: each hears only the other, so each gets the other's packets
+ * forwarded and needs no encoder of its own; the listeners hear both, from
+ * one encode per frame shared by all of them. */
+Test(engine, fwd_two_talkers_hear_each_other_forwarded)
+{
+    enum { LISTENERS = 3, FRAMES = 100 };
+    static struct fwd_watch w;
+    struct harness h;
+    struct mix_engine_stats e0, e1;
+    struct mix_leg_stats st0[2 + LISTENERS], st1;
+    unsigned t[2];
+
+    h_init_fwd(&h, "fwd-two");
+    t[0] = h_leg(&h, "a444", SEND_OPUS, FW_FREQ_A, TONE_DB);
+    t[1] = h_leg(&h, "b657", SEND_OPUS, FW_FREQ_B, TONE_DB);
+    for (unsigned k = 0; k < LISTENERS; k++)
+        h_leg(&h, "listener", SEND_OPUS, 0, TA_DB_FLOOR);
+    fw_init(&w, &h, t, 2);
+    for (unsigned i = 2; i < h.n; i++)
+        w.shared_check[i] = true;
+    h_run_ms(&h, 600);
+
+    mix_engine_stats(h.e, &e0);
+    for (unsigned i = 0; i < h.n; i++)
+        leg_stats(&h, i, &st0[i]);
+    w.armed = true;
+    h_run_ms(&h, FRAMES * H_FRAME_MS);
+    mix_engine_stats(h.e, &e1);
+
+    cr_expect_eq(e1.encodes - e0.encodes, FRAMES, "%lu encodes in %u frames",
+                 (unsigned long)(e1.encodes - e0.encodes), FRAMES);
+    cr_expect_eq(e1.last_encodes, 1u);
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned i = t[k], o = 1 - k;
+
+        leg_stats(&h, i, &st1);
+        cr_expect_eq(st1.encodes_own - st0[i].encodes_own, 0u, "talker %u encoded", i);
+        cr_expect_eq(st1.forwarded - st0[i].forwarded, FRAMES, "talker %u: %lu forwarded",
+                     i, (unsigned long)(st1.forwarded - st0[i].forwarded));
+        cr_expect_eq(w.from[i][o], FRAMES, "talker %u: %u of the other's packets", i,
+                     w.from[i][o]);
+        cr_expect_eq(w.from[i][k], 0u, "talker %u got its own packets", i);
+        cr_expect_eq(w.other[i], 0u);
+        cr_expect_eq(w.breaks[i], 0u);
+        expect_hears(&h, i, t[o], 0);
+        expect_not_hears(&h, i, i, 0);
+    }
+    for (unsigned i = 2; i < h.n; i++) {
+        leg_stats(&h, i, &st1);
+        cr_expect_eq(st1.forwarded - st0[i].forwarded, 0u, "listener %u forwarded", i);
+        cr_expect_eq(st1.encodes_own - st0[i].encodes_own, 0u);
+        cr_expect_eq(w.other[i], FRAMES, "listener %u: %u mixed packets", i, w.other[i]);
+        expect_hears(&h, i, t[0], 0);
+        expect_hears(&h, i, t[1], 0);
+    }
+    cr_expect_eq(w.compared, (LISTENERS - 1) * FRAMES);
+    cr_expect_eq(w.mismatches, 0u, "%u of %u listener payloads differ", w.mismatches,
+                 w.compared);
     expect_clean_decode(&h);
     h_free(&h);
 }

@@ -354,16 +354,6 @@ void ta_tx_skip(struct ta_tx *tx)
     tx->ts += tx->ts_step;
 }
 
-int ta_tx_set_fec(struct ta_tx *tx, unsigned loss_perc)
-{
-    if (loss_perc < 1 || loss_perc > 100)
-        return -EINVAL;
-    if (opus_encoder_ctl(tx->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
-        opus_encoder_ctl(tx->enc, OPUS_SET_PACKET_LOSS_PERC((opus_int32)loss_perc)) != OPUS_OK)
-        return -EINVAL;
-    return 0;
-}
-
 /* ---- Opus receiver ---- */
 
 struct ta_rx {
@@ -603,4 +593,136 @@ int ta_wav_dump(const char *name, const struct ta_pcm *p)
     if (snprintf(path, sizeof(path), "%s/%s.wav", dir, name) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     return ta_wav_write(path, p->s, p->n, p->rate);
+}
+
+/* ---- WAV reader ---- */
+
+enum {
+    WAV_FMT_PCM = 1,
+    WAV_FMT_EXTENSIBLE = 0xFFFE,
+    WAV_MAX_CHANNELS = 8,
+    WAV_CHUNK_HDR = 8,          /* id + little-endian size */
+    WAV_FMT_MIN = 16,           /* the PCM part of a fmt chunk */
+};
+
+static uint32_t get_le(const uint8_t *p, unsigned bytes)
+{
+    uint32_t v = 0;
+
+    for (unsigned i = bytes; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Reads the whole file into a malloc'd buffer. Returns 0 or -errno. */
+static int slurp(const char *path, uint8_t **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    if (!f)
+        return -errno;
+    for (;;) {
+        if (cap - n < 65536) {
+            uint8_t *nb = realloc(b, cap * 2 + 65536);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            b = nb;
+            cap = cap * 2 + 65536;
+        }
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = -EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* Appends @frames frames of @ch interleaved little-endian channels at @p,
+ * averaged to mono. */
+static int wav_append(struct ta_pcm *out, const uint8_t *p, size_t frames, unsigned ch)
+{
+    int16_t block[1024];
+
+    while (frames > 0) {
+        size_t take = frames < 1024 ? frames : 1024;
+
+        for (size_t i = 0; i < take; i++) {
+            int32_t sum = 0;
+
+            for (unsigned c = 0; c < ch; c++)
+                sum += (int16_t)get_le(p + (i * ch + c) * 2, 2);
+            block[i] = (int16_t)(sum / (int32_t)ch);
+        }
+        if (ta_pcm_append(out, block, take) != 0)
+            return -ENOMEM;
+        p += take * ch * 2;
+        frames -= take;
+    }
+    return 0;
+}
+
+int ta_wav_read(const char *path, struct ta_pcm *out)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0, off = 12;
+    unsigned ch = 0;
+    uint32_t rate = 0;
+    int rc = slurp(path, &buf, &len);
+
+    if (rc)
+        return rc;
+    rc = -EINVAL;
+    if (len < 12 || memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WAVE", 4) != 0)
+        goto out_free;
+    /* Bounded: every pass moves @off forward by at least one chunk header. */
+    while (off + WAV_CHUNK_HDR <= len) {
+        const uint8_t *c = buf + off;
+        size_t size = get_le(c + 4, 4);
+        size_t avail = len - off - WAV_CHUNK_HDR;
+
+        if (memcmp(c, "fmt ", 4) == 0) {
+            unsigned tag, bits;
+
+            if (size < WAV_FMT_MIN || size > avail)
+                goto out_free;
+            tag = get_le(c + 8, 2);
+            ch = get_le(c + 10, 2);
+            rate = get_le(c + 12, 4);
+            bits = get_le(c + 22, 2);
+            if (tag == WAV_FMT_EXTENSIBLE && size >= 40)
+                tag = get_le(c + 32, 2); /* the sub-format GUID starts with the tag */
+            if (tag != WAV_FMT_PCM || bits != 16 || ch == 0 || ch > WAV_MAX_CHANNELS ||
+                rate == 0)
+                goto out_free;
+        } else if (memcmp(c, "data", 4) == 0) {
+            if (ch == 0)
+                goto out_free; /* data before fmt */
+            if (size == 0 || size == 0xFFFFFFFFu || size > avail)
+                size = avail;
+            out->rate = rate;
+            rc = wav_append(out, c + WAV_CHUNK_HDR, size / (2 * ch), ch);
+            goto out_free;
+        }
+        if (size > avail)
+            goto out_free;
+        off += WAV_CHUNK_HDR + size + (size & 1); /* chunks are word aligned */
+    }
+out_free:
+    free(buf);
+    return rc;
 }

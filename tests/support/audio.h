@@ -158,14 +158,6 @@ int ta_tx_encode(struct ta_tx *tx, const int16_t *pcm, uint8_t *out,
  * packet's seq and ts advance as if this one had been sent. */
 void ta_tx_skip(struct ta_tx *tx);
 
-/* Turns on Opus in-band FEC, tuned for @loss_perc percent of packet loss
- * (1..100), as a client on a lossy network would: each packet then also
- * carries a coarse copy of the frame before it, which a receiver can decode
- * when that frame was lost (see ta_rx_receive). FEC exists only in the SILK
- * and hybrid modes, so pair it with a bitrate of about 32 kb/s or less; the
- * CELT mode used at higher rates carries none. Returns 0 or -EINVAL. */
-int ta_tx_set_fec(struct ta_tx *tx, unsigned loss_perc);
-
 /* ---- Opus receiver ---- */
 
 /* Decodes Opus packets at a rate and appends the PCM to a buffer, keeping
@@ -230,5 +222,18 @@ int ta_wav_write(const char *path, const int16_t *pcm, size_t n, uint32_t rate);
  * failing test calls this so the audio can be listened to). Returns 0 when
  * written or not asked for, else -errno. */
 int ta_wav_dump(const char *name, const struct ta_pcm *p);
+
+/*
+ * Reads a RIFF/WAVE file of 16-bit PCM (format tag 1, or
+ * WAVE_FORMAT_EXTENSIBLE with PCM inside) into @out, which must be
+ * initialised (ta_pcm_init; its rate is replaced by the file's, and the
+ * samples are appended). Several channels are averaged to mono. Chunks
+ * other than "fmt " and "data" (LIST, fact...) are skipped. A data chunk
+ * whose size is 0, 0xFFFFFFFF or beyond the end of the file (a writer that
+ * was stopped before it could patch its header) is read to the end of the
+ * file. Returns 0, -errno when the file cannot be read, -EINVAL when it is
+ * not such a WAV file, or -ENOMEM.
+ */
+int ta_wav_read(const char *path, struct ta_pcm *out);
 
 #endif /* TA_AUDIO_H */
