@@ -24,10 +24,12 @@
 #include "cli_media.h"
 #include "ovl_secure.h"
 #include "ovl_stream.h"
+#include "ovl_uv.h"
 
 enum {
     TICK_MS = 5,               /* scheduler granularity */
     JOIN_TIMEOUT_MS = 10000,
+    TCP_MAX_QUEUED = 64 * 1024, /* bytes waiting: beyond, media is dropped */
     EXIT_OK = 0,
     EXIT_USAGE = 2,
     EXIT_JOIN = 3,             /* could not join */
@@ -89,47 +91,16 @@ static uint64_t wall_ns(void)
 static void finish(struct client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    static uint8_t slab[65536];
-
-    (void)h;
-    (void)hint;
-    buf->base = (char *)slab;
-    buf->len = sizeof(slab);
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
-}
-
 /* Sends one secure-session message to the bridge on the chosen transport. */
 static int send_msg(struct client *c, const uint8_t *msg, size_t len)
 {
-    if (c->o.tcp) {
-        uv_write_t *req;
-        uv_buf_t buf;
-        int n;
-
-        if (!c->tcp_up)
-            return -ENOTCONN;
-        req = malloc(sizeof(*req) + len + OVL_STREAM_PREFIX);
-        if (!req)
-            return -ENOMEM;
-        n = ovl_stream_frame((uint8_t *)(req + 1), len + OVL_STREAM_PREFIX, msg, len);
-        if (n < 0) {
-            free(req);
-            return n;
-        }
-        buf = uv_buf_init((char *)(req + 1), (unsigned)n);
-        if ((n = uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_written)) != 0)
-            free(req);
-        return n;
-    }
     uv_buf_t buf = uv_buf_init((char *)msg, (unsigned)len);
-    int rc = uv_udp_try_send(&c->udp, &buf, 1, (const struct sockaddr *)&c->bridge);
+    int rc;
+
+    if (c->o.tcp)
+        return c->tcp_up ? ovl_uv_write_framed((uv_stream_t *)&c->tcp, msg, len, TCP_MAX_QUEUED)
+                         : -ENOTCONN;
+    rc = uv_udp_try_send(&c->udp, &buf, 1, (const struct sockaddr *)&c->bridge);
     return rc < 0 ? rc : 0;
 }
 
@@ -303,7 +274,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     c->tcp_up = true;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_tcp_read);
+    uv_read_start((uv_stream_t *)&c->tcp, ovl_uv_alloc_slab, on_tcp_read);
     begin(c);
 }
 
@@ -590,7 +561,7 @@ int main(int argc, char **argv)
     } else {
         uv_udp_init(c.loop, &c.udp);
         c.udp.data = &c;
-        rc = uv_udp_recv_start(&c.udp, on_alloc, on_udp);
+        rc = uv_udp_recv_start(&c.udp, ovl_uv_alloc_slab, on_udp);
         if (rc == 0) {
             /* recv_start binds an ephemeral port only after a send; bind now
              * so replies to the key request have somewhere to go. */
