@@ -177,7 +177,7 @@ static void edge_work(uv_work_t *w)
     e->own_drops = lg_proc_udp_drops(g->own_ports, g->n);
     e->rcvbuf_errors = lg_proc_udp_rcvbuf_errors();
     lg_proc_host_cpu(&e->host_busy_ns, &e->host_total_ns);
-    lg_api_metrics(&g->api, &e->m);
+    lg_api_metrics(&g->api_edge, &e->m);
 }
 
 static void edge_done(uv_work_t *w, int status)
@@ -257,6 +257,7 @@ static void leave_start(struct lg *g, uint64_t now)
 {
     g->phase = LG_PH_LEAVE;
     g->leave_start_ns = g->last_bye_ns = now;
+    atomic_store(&g->api_abort, true);
     for (unsigned i = 0; i < g->n; i++)
         if (g->legs[i].kind == LG_KIND_RTP)
             lg_leg_bye(&g->legs[i]);
@@ -280,9 +281,28 @@ static void leave_step(struct lg *g, uint64_t now)
         g->last_bye_ns = now;
     }
     /* Half a second for the last goodbyes to be read before the sockets
-     * close. */
-    if (!pending && now - g->last_bye_ns > 500000000ull)
+     * close; the API worker must be done with the legs and the API. */
+    if (!pending && now - g->last_bye_ns > 500000000ull && (g->n_rtp == 0 || g->api_done))
         teardown(g);
+}
+
+/* The join phase is over: legs still waiting count as failed; with no leg
+ * in, there is nothing to measure. */
+static void join_end(struct lg *g, uint64_t now)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        struct lg_leg *l = &g->legs[i];
+        if (l->state == LG_LEG_HANDSHAKE)
+            lg_on_failed(g, l, "no answer to the handshake in time");
+        else if (l->state == LG_LEG_IDLE)
+            lg_on_failed(g, l, l->kind == LG_KIND_RTP ? "not created over the API in time"
+                               : g->have_key ? "not started in time (raise --join-timeout)"
+                                             : "the bridge did not answer the key request");
+    }
+    g->joined_all_ns = now;
+    g->phase = LG_PH_WARMUP;
+    if (g->joined == 0)
+        leave_start(g, now);
 }
 
 static bool all_settled(const struct lg *g)
@@ -325,10 +345,8 @@ static void phase_step(struct lg *g, uint64_t now)
 {
     switch (g->phase) {
     case LG_PH_JOIN:
-        if (all_settled(g) || now - g->t0_ns > (uint64_t)(g->o.join_timeout * 1e9)) {
-            g->joined_all_ns = now;
-            g->phase = LG_PH_WARMUP;
-        }
+        if (all_settled(g) || now - g->t0_ns > (uint64_t)(g->o.join_timeout * 1e9))
+            join_end(g, now);
         break;
     case LG_PH_WARMUP:
         if (now - g->joined_all_ns >= (uint64_t)(g->o.warmup * 1e9) && !g->edge_busy) {
@@ -389,7 +407,6 @@ static void on_tick(uv_timer_t *t)
 static void teardown(struct lg *g)
 {
     g->phase = LG_PH_DONE;
-    atomic_store(&g->api_abort, true);
     uv_timer_stop(&g->tick);
     uv_close((uv_handle_t *)&g->tick, NULL);
     uv_close((uv_handle_t *)&g->sigint, NULL);
@@ -593,7 +610,13 @@ static int resolve(struct lg *g)
         fprintf(stderr, "chorus-loadgen: --api: %s is not http://HOST:PORT\n", g->o.api);
         return -1;
     }
-    return load_token(g) == 0 ? (g->api.token = g->o.token, 0) : -1;
+    if (load_token(g) != 0)
+        return -1;
+    g->api.token = g->o.token;
+    /* The edge snapshots use a client of their own: the API worker may
+     * still be creating legs on the other one. */
+    g->api_edge = g->api;
+    return 0;
 }
 
 /* One socket per leg: raise the soft descriptor limit to what the run
@@ -648,6 +671,16 @@ static int alloc_run(struct lg *g)
     if (!g->legs || !g->hs_ms || !g->markers || !g->samples || !g->bridge_ports || !g->own_ports)
         return -ENOMEM;
     return 0;
+}
+
+static void free_run(struct lg *g)
+{
+    free(g->legs);
+    free(g->hs_ms);
+    free(g->markers);
+    free(g->samples);
+    free(g->bridge_ports);
+    free(g->own_ports);
 }
 
 /* Kinds, talkers (spread) and listeners (the last silent legs). */
@@ -752,5 +785,6 @@ int main(int argc, char **argv)
     }
     lg_report_print(&g, stdout);
     uv_loop_close(g.loop);
+    free_run(&g);
     return g.joined ? EXIT_OK : EXIT_RUN;
 }

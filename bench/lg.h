@@ -175,7 +175,8 @@ struct lg {
     uv_loop_t *loop;
     uv_timer_t tick;
     uv_signal_t sigint;
-    struct lg_api api;
+    struct lg_api api;               /* set-up, the API worker, teardown */
+    struct lg_api api_edge;          /* the edge snapshots (pool thread) */
     struct lg_audio audio;
     struct sockaddr_storage bridge;  /* media address */
     char bridge_host[64];

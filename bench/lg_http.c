@@ -159,16 +159,18 @@ static ssize_t recv_all(int fd, char **out)
     return (ssize_t)len;
 }
 
-/* Finds header @name in the header block [h, end); returns its value (not
- * terminated) or NULL. */
+/* Finds header @name in the header block [h, end) (status line first,
+ * lines ending in CRLF); returns its value (not terminated) or NULL. */
 static const char *header(const char *h, const char *end, const char *name)
 {
     size_t nl = strlen(name);
+    const char *line = strstr(h, "\r\n");
 
-    for (const char *p = h; p && p < end; p = strstr(p, "\r\n")) {
-        p += (p == h) ? 0 : 2;
-        if ((size_t)(end - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
-            return p + nl + 1 + strspn(p + nl + 1, " \t");
+    while (line && line < end) {
+        line += 2;
+        if ((size_t)(end - line) > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':')
+            return line + nl + 1 + strspn(line + nl + 1, " \t");
+        line = strstr(line, "\r\n");
     }
     return NULL;
 }

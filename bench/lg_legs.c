@@ -187,7 +187,9 @@ void lg_leg_timers(struct lg_leg *l, uint64_t now)
     uint32_t ev = 0;
     size_t n = 0;
 
-    if (!l->session_up || ovl_session_next_timer(l->s) > now)
+    /* A failed leg's session stays quiet: no more INITs for it. */
+    if (!l->session_up || (l->state != LG_LEG_HANDSHAKE && l->state != LG_LEG_JOINED) ||
+        ovl_session_next_timer(l->s) > now)
         return;
     for (int i = 0; i < 4; i++) {
         if (ovl_session_timers(l->s, now, out, sizeof(out), &n, &ev) != 0 || n == 0)
@@ -206,6 +208,14 @@ static void on_response(struct lg_leg *l, const struct ovl_rx *rx, uint64_t now)
     struct brg_join_resp resp;
     char why[BRG_JOIN_ERROR_MAX + 32];
 
+    static const uint8_t bye[] = {BRG_CTRL_BYE, 'l', 'a', 't', 'e'};
+
+    if (l->state == LG_LEG_FAILED && !(rx->events & OVL_EV_REJECTED)) {
+        /* Accepted after we gave up on it: leave at once, so the bridge
+         * does not keep a leg nobody uses. */
+        send_sealed(l, bye, sizeof(bye), now);
+        return;
+    }
     if (l->state != LG_LEG_HANDSHAKE)
         return; /* a rekey's answer */
     if (brg_join_resp_decode(&resp, rx->data, rx->data_len) != 0) {

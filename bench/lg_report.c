@@ -60,6 +60,7 @@ struct lg_report {
     double late_p99_ms, late_max_ms;
     double missed, cycles, max_cycle_us, b_lost, b_late, b_concealed, b_tx_err, b_invalid;
     double b_drops, own_drops, rcvbuf;
+    double b_drop_pct;               /* the bridge's socket drops / our sends */
 };
 
 static double pct_of(uint64_t part, uint64_t whole)
@@ -174,6 +175,7 @@ static void report_bridge(const struct lg *g, struct lg_report *r)
     r->b_drops = (double)(g->edge[1].bridge_drops - g->edge[0].bridge_drops);
     r->own_drops = (double)(g->edge[1].own_drops - g->edge[0].own_drops);
     r->rcvbuf = (double)(g->edge[1].rcvbuf_errors - g->edge[0].rcvbuf_errors);
+    r->b_drop_pct = g->win_tx ? 100.0 * r->b_drops / (double)g->win_tx : -1;
 }
 
 static void report_compute(struct lg *g, struct lg_report *r)
@@ -255,6 +257,7 @@ static void print_json(FILE *f, const struct lg *g, const struct lg_report *r)
     jnum(f, "bridge_tx_errors", r->b_tx_err, 0, true);
     jnum(f, "bridge_rx_dropped", r->b_invalid, 0, true);
     jnum(f, "bridge_socket_drops", r->b_drops, 0, true);
+    jnum(f, "bridge_socket_drop_pct", r->b_drop_pct, 3, true);
     jnum(f, "loadgen_socket_drops", r->own_drops, 0, true);
     jnum(f, "udp_rcvbuf_errors", r->rcvbuf, 0, false);
     if (g->first_error[0]) {
@@ -284,7 +287,7 @@ static void print_line(FILE *f, const struct lg *g, const struct lg_report *r)
                "(%s us/s per leg; loop %s%%, mix %s%%) missed=%s | loss=%s%% deficit=%s%% "
                "jitter mean/max=%s/%.2fms | latency p50=%s p99=%s ms (%u, %s%% of markers) | "
                "loadgen cpu=%s%% late p99=%.1fms skipped=%" PRIu64 " | other load=%s%% | "
-               "socket drops bridge=%.0f loadgen=%.0f\n",
+               "socket drops bridge=%.0f (%s%%) loadgen=%.0f\n",
             kind_name(g->o.kind), g->n, g->o.talkers, g->joined, g->failed, r->window_s,
             fmt(a[0], 24, r->cpu_pct, 1), fmt(a[1], 24, r->cpu_us_per_leg, 1),
             fmt(a[2], 24, r->loop_pct, 1), fmt(a[3], 24, r->mix_pct, 1),
@@ -293,7 +296,7 @@ static void print_line(FILE *f, const struct lg *g, const struct lg_report *r)
             r->jitter_max_ms, fmt(a[8], 24, r->lat_p50, 1), fmt(a[9], 24, r->lat_p99, 1),
             r->lat_n, fmt(a[10], 24, r->markers_pct, 0), fmt(a[11], 24, r->self_pct, 0),
             r->late_p99_ms, g->tx_skipped, fmt(a[12], 24, r->other_pct, 0), r->b_drops,
-            r->own_drops);
+            fmt(a[13], 24, r->b_drop_pct, 2), r->own_drops);
     if (g->first_error[0])
         fprintf(f, "  first failure: %s\n", g->first_error);
 }

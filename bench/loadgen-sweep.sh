@@ -90,7 +90,7 @@ cols = [("kind", "kind", "{}"), ("legs", "legs", "{}"), ("joined", "joined", "{}
         ("bridge_cpu_us_per_leg_s", "us/s per leg", "{:.0f}"),
         ("bridge_loop_pct", "loop %", "{:.1f}"), ("bridge_mix_pct", "mix %", "{:.1f}"),
         ("bridge_missed_deadlines", "missed", "{:.0f}"),
-        ("bridge_socket_drops", "bridge drops", "{:.0f}"), ("loss_pct", "loss %", "{:.3f}"),
+        ("bridge_socket_drop_pct", "in drop %", "{:.2f}"), ("loss_pct", "out loss %", "{:.3f}"),
         ("jitter_ms_mean", "jitter ms", "{:.2f}"), ("jitter_ms_max", "jitter max", "{:.2f}"),
         ("latency_ms_p50", "lat p50", "{:.1f}"), ("latency_ms_p99", "lat p99", "{:.1f}"),
         ("handshake_ms_p99", "hs p99 ms", "{:.0f}"), ("loadgen_cpu_pct", "loadgen %", "{:.0f}"),

@@ -11,7 +11,13 @@ PKGS="
   curl libcurl4-openssl-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   clang libclang-rt-dev
+  coturn iproute2 iptables conntrack
 "
+# coturn: turnutils_stunclient / turnutils_natdiscovery, the standard STUN
+# clients tests/integration/stun/ runs against chorus-bridge; iproute2,
+# iptables and conntrack build that test's network-namespace NAT lab.
+# Installing coturn does not start turnserver where /usr/sbin/policy-rc.d
+# forbids it (containers, CI images); on a host with a live init it may.
 
 missing=""
 for p in $PKGS; do

@@ -19,18 +19,7 @@
 
 #include "brg.h"
 #include "brg_log.h"
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    static uint8_t slab[65536];
-
-    (void)h;
-    (void)hint;
-    /* One static slab: the loop is single-threaded and every datagram is
-     * consumed before the next read. */
-    buf->base = (char *)slab;
-    buf->len = sizeof(slab);
-}
+#include "ovl_uv.h"
 
 static bool same_ip(const struct sockaddr *a, const struct sockaddr_storage *b)
 {
@@ -150,7 +139,7 @@ static int bind_port(struct brg *b, uv_udp_t **out, uint16_t port, void *data)
     u->data = data;
     rc = uv_udp_bind(u, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_udp_recv_start(u, on_alloc, on_recv);
+        rc = uv_udp_recv_start(u, ovl_uv_alloc_slab, on_recv);
     if (rc) {
         uv_close((uv_handle_t *)u, (uv_close_cb)free);
         return rc;

@@ -25,6 +25,8 @@
 #include "brg_log.h"
 #include "ovl_secure.h"
 #include "ovl_stream.h"
+#include "ovl_stun.h"
+#include "ovl_uv.h"
 
 enum {
     TCP_MAX_CONNS = 1024,          /* connections at once */
@@ -101,51 +103,13 @@ static size_t addr_bytes(const struct sockaddr *sa)
     return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    static uint8_t slab[65536];
-
-    (void)h;
-    (void)hint;
-    buf->base = (char *)slab;
-    buf->len = sizeof(slab);
-}
-
 /* ---- sending ---- */
-
-static void on_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
-}
 
 static int tcp_send(struct brg_conn *c, const uint8_t *msg, size_t len)
 {
-    uv_write_t *req;
-    uint8_t *copy;
-    uv_buf_t buf;
-    int n;
-
     if (c->closing)
         return -ENOTCONN;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_MAX_QUEUED)
-        return -ENOBUFS;
-    req = malloc(sizeof(*req) + len + OVL_STREAM_PREFIX);
-    if (!req)
-        return -ENOMEM;
-    copy = (uint8_t *)(req + 1);
-    n = ovl_stream_frame(copy, len + OVL_STREAM_PREFIX, msg, len);
-    if (n < 0) {
-        free(req);
-        return n;
-    }
-    buf = uv_buf_init((char *)copy, (unsigned)n);
-    n = uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-    if (n) {
-        free(req);
-        return n;
-    }
-    return 0;
+    return ovl_uv_write_framed((uv_stream_t *)&c->tcp, msg, len, TCP_MAX_QUEUED);
 }
 
 static int udp_send(struct brg *b, const uint8_t *addr, size_t addr_len,
@@ -545,6 +509,43 @@ static void secure_recv(struct brg *b, const uint8_t *buf, size_t len,
     }
 }
 
+/* ---- STUN (ovl_stun.h): Binding requests on the media port ---- */
+
+/* Answers a STUN Binding request with the sender's reflexive address
+ * (XOR-MAPPED-ADDRESS and MAPPED-ADDRESS), so peers and standard STUN
+ * clients learn how they reach us. Nothing else is answered (no
+ * amplification): malformed messages count as rx_invalid; indications,
+ * responses and other methods as rx_unknown. One address: a CHANGE-REQUEST
+ * that asks for a change gets 420 (RFC 5780). */
+static void stun_recv(struct brg *b, const uint8_t *buf, size_t len,
+                      const struct sockaddr *from)
+{
+    static const struct ovl_stun_server srv = {.mapped_address = true};
+    enum ovl_stun_drop drop = OVL_STUN_DROP_NONE;
+    uint8_t out[OVL_STUN_RESP_MAX];
+    struct ovl_stun_reply reply;
+    struct ovl_stun_addr src;
+    uv_buf_t ub;
+
+    if (ovl_stun_addr_from_sockaddr(&src, from) != 0 ||
+        ovl_stun_server_handle(&srv, buf, len, &src, NULL, out, sizeof(out), &reply,
+                               &drop) != 0) {
+        if (ovl_stun_drop_is_malformed(drop))
+            b->c.rx_invalid++;
+        else
+            b->c.rx_unknown++;
+        BRG_LOG_RATELIMITED("bridge.stun", BRG_LOG_DEBUG, "dropped STUN message: %s",
+                            ovl_stun_drop_name(drop));
+        return;
+    }
+    ub = uv_buf_init((char *)out, (unsigned)reply.len);
+    /* Best effort: a client whose answer is lost retransmits. */
+    if (uv_udp_try_send(&sec(b)->udp, &ub, 1, from) < 0)
+        b->c.tx_errors++;
+}
+
+/* ---- end STUN ---- */
+
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                    const struct sockaddr *from, unsigned flags)
 {
@@ -561,9 +562,11 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         secure_recv(b, (const uint8_t *)buf->base, (size_t)nread, (const uint8_t *)from,
                     addr_bytes(from), NULL);
         break;
+    case OVL_CLASS_STUN:
+        stun_recv(b, (const uint8_t *)buf->base, (size_t)nread, from);
+        break;
     default:
-        /* STUN is served by the overlay (next milestone); plain RTP has
-         * ports of its own. Anything else here is noise. */
+        /* Plain RTP has ports of its own. Anything else here is noise. */
         b->c.rx_unknown++;
         break;
     }
@@ -690,7 +693,7 @@ static void on_tcp_conn(uv_stream_t *server, int status)
     c->next = sc->conns;
     sc->conns = c;
     sc->nconns++;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_tcp_read);
+    uv_read_start((uv_stream_t *)&c->tcp, ovl_uv_alloc_slab, on_tcp_read);
 }
 
 /* ---- life ---- */
@@ -737,7 +740,7 @@ int brg_secure_start(struct brg *b)
     sc->udp_open = true;
     rc = uv_udp_bind(&sc->udp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_udp_recv_start(&sc->udp, on_alloc, on_udp);
+        rc = uv_udp_recv_start(&sc->udp, ovl_uv_alloc_slab, on_udp);
     if (rc) {
         BRG_LOGE("bridge", "cannot bind UDP %s:%d: %s", b->cfg->media_addr, b->cfg->media_port,
                  uv_strerror(rc));

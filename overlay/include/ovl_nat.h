@@ -41,7 +41,10 @@
  * Sans-I/O: the owner gives it received datagrams and the time, and takes
  * datagrams (with destinations) to send and the next timer. One probe runs
  * per struct ovl_nat; its socket must be used for nothing else while it
- * runs, or filtering results may be too generous.
+ * runs, or filtering results may be too generous. For the same reason
+ * refresh_ms must exceed the NAT's UDP mapping time-out (30-180 s on
+ * Linux): a pinhole left by the previous run's test IV would let test II's
+ * answer through.
  *
  * Thread: one thread at a time per struct ovl_nat (the loop that owns its
  * socket). Pure otherwise.

@@ -64,19 +64,22 @@ int ovl_stun_addr_from_sockaddr(struct ovl_stun_addr *a, const struct sockaddr *
     memset(a, 0, sizeof(*a));
     if (sa == NULL)
         return -EAFNOSUPPORT;
+    /* Copies, not casts: a struct sockaddr may be less aligned. */
     if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        struct sockaddr_in in;
 
+        memcpy(&in, sa, sizeof(in));
         a->family = OVL_STUN_FAMILY_IPV4;
-        a->port = ntohs(in->sin_port);
-        memcpy(a->ip, &in->sin_addr, 4);
+        a->port = ntohs(in.sin_port);
+        memcpy(a->ip, &in.sin_addr, 4);
         return 0;
     }
     if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        const uint8_t *ip = in6->sin6_addr.s6_addr;
+        struct sockaddr_in6 in6;
+        const uint8_t *ip = in6.sin6_addr.s6_addr;
 
-        a->port = ntohs(in6->sin6_port);
+        memcpy(&in6, sa, sizeof(in6));
+        a->port = ntohs(in6.sin6_port);
         if (memcmp(ip, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0) {
             a->family = OVL_STUN_FAMILY_IPV4;
             memcpy(a->ip, ip + 12, 4);

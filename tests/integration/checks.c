@@ -5,12 +5,17 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { TAIL_CHARS = 600 };     /* stderr shown with a failed process check */
+enum {
+    TAIL_CHARS = 600,           /* stderr shown with a failed process check */
+    REPORT_CHARS = 3000,        /* sanitizer report shown */
+    STOP_MS = 5000,             /* SIGTERM to exit */
+};
 
 void it_note(const char *fmt, ...)
 {
@@ -73,7 +78,7 @@ double it_expect_tone(const struct ta_pcm *pcm, const char *who, double hz, uint
 double it_expect_below(const struct ta_pcm *pcm, const char *who, double hz, uint32_t from,
                        uint32_t to, double max_db)
 {
-    double got = ih_tone(pcm, from, to, hz);
+    double got = ih_tone_coherent(pcm, from, to, hz);
 
     it_note("%s: %.0f Hz %6.1f dBFS in %u-%u ms (want < %.1f)", who, hz, got, from, to, max_db);
     cr_expect(got < max_db, "%s hears %.0f Hz at %.1f dBFS in %u-%u ms, want below %.1f", who, hz,
@@ -100,4 +105,25 @@ void it_expect_exit(const struct ih_proc *p, int code, const char *msg)
         cr_expect(strstr(err, msg) != NULL, "%s: stderr lacks \"%s\"; it ends:\n%s", p->name, msg,
                   tail);
     free(err);
+}
+
+void it_finish(struct ih_bridge *b)
+{
+    static const char *const marks[] = {
+        "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+        "WARNING: ThreadSanitizer", NULL,
+    };
+    char path[IH_PATH_MAX];
+    static char report[REPORT_CHARS];
+
+    if (b && ih_proc_running(&b->proc)) {
+        ih_proc_signal(&b->proc, SIGTERM);
+        cr_expect_eq(ih_proc_wait(&b->proc, STOP_MS), 0, "the bridge ignored SIGTERM for %d ms",
+                     STOP_MS);
+        it_expect_exit(&b->proc, 0, NULL);
+        cr_expect(!ih_file_contains(b->proc.err_path, "handles still open"),
+                  "the bridge closed its loop with handles still open; see %s", b->proc.err_path);
+    }
+    if (ih_logs_find(marks, path, sizeof(path), report, sizeof(report)))
+        cr_expect_fail("sanitizer report in %s:\n%s", path, report);
 }

@@ -37,19 +37,26 @@ void it_load(struct ta_pcm *pcm, const char *path, const char *who, uint32_t min
 /* Reads client @name's recording (see it_load). */
 void it_load_client(struct ta_pcm *pcm, const char *name, uint32_t min_ms);
 
-/* Expects @hz in @pcm between @from and @to ms at @want dBFS +- @tol;
- * returns the measured level. */
+/* Expects @hz in @pcm between @from and @to ms at @want dBFS +- @tol
+ * (measured with ih_tone); returns the measured level. */
 double it_expect_tone(const struct ta_pcm *pcm, const char *who, double hz, uint32_t from,
                       uint32_t to, double want, double tol);
 
-/* Expects @hz in @pcm between @from and @to ms below @max_db; returns the
- * measured level. */
+/* Expects @hz in @pcm between @from and @to ms below @max_db (measured
+ * with ih_tone_coherent); returns the measured level. */
 double it_expect_below(const struct ta_pcm *pcm, const char *who, double hz, uint32_t from,
                        uint32_t to, double max_db);
 
 /* Expects @p to have exited with @code and, when @msg is not NULL, its
  * stderr to contain @msg. */
 void it_expect_exit(const struct ih_proc *p, int code, const char *msg);
+
+/* Ends a test: stops bridge @b (when given and still running) with
+ * SIGTERM and expects it to exit 0 within a few seconds, without open
+ * handles; then expects no sanitizer report (ASan, LSan, UBSan, TSan) in
+ * the stderr of any child the test started. Call it last in every test:
+ * Criterion ignores failed checks in a .fini. */
+void it_finish(struct ih_bridge *b);
 
 /* True when a third-order intermodulation product of the @n tones in
  * @heard (2a - b, or a + b - c) falls within 5 Hz of @hz. Two Opus codecs

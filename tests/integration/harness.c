@@ -5,9 +5,11 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -332,13 +334,22 @@ bool ih_proc_running(struct ih_proc *p)
     return true;
 }
 
+/* SIGKILLs @p and reaps it (bounded: KILL_WAIT_MS). */
 static void kill_and_reap(struct ih_proc *p)
 {
+    uint64_t deadline = ih_now_ms() + KILL_WAIT_MS;
     int st = 0;
 
     kill(p->pid, SIGKILL);
-    if (waitpid(p->pid, &st, 0) == p->pid)
-        reaped(p, st);
+    do {
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            reaped(p, st);
+            return;
+        }
+        ih_sleep_ms(POLL_MS);
+    } while (ih_now_ms() < deadline);
+    fprintf(stderr, "harness: %s (pid %d) survived SIGKILL for %d ms\n", p->name, (int)p->pid,
+            KILL_WAIT_MS);
 }
 
 int ih_proc_wait(struct ih_proc *p, int timeout_ms)
@@ -430,6 +441,38 @@ bool ih_file_contains(const char *path, const char *needle)
     bool found = s && strstr(s, needle) != NULL;
 
     free(s);
+    return found;
+}
+
+bool ih_logs_find(const char *const *marks, char *path, size_t path_size, char *text,
+                  size_t size)
+{
+    DIR *d = opendir(H.root);
+    struct dirent *e;
+    bool found = false;
+
+    if (!d)
+        return false;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char file[IH_PATH_MAX];
+        char *s;
+
+        if (n < 4 || strcmp(e->d_name + n - 4, ".err") != 0)
+            continue;
+        ih_path(file, sizeof(file), e->d_name);
+        s = ih_read_file(file);
+        for (size_t i = 0; marks[i] && !found; i++) {
+            const char *hit = strstr(s, marks[i]);
+            if (hit) {
+                snprintf(path, path_size, "%s", file);
+                snprintf(text, size, "%s", hit);
+                found = true;
+            }
+        }
+        free(s);
+    }
+    closedir(d);
     return found;
 }
 
@@ -586,6 +629,17 @@ static int bridge_up(struct ih_bridge *b)
     return read_token(b);
 }
 
+/* Prints the end of the bridge's log (the file goes with the temporary
+ * directory). */
+static void show_log(const struct ih_bridge *b)
+{
+    char *s = ih_read_file(b->proc.err_path);
+    size_t n = strlen(s);
+
+    fprintf(stderr, "harness: the bridge's log ends:\n%s\n", n > 2000 ? s + n - 2000 : s);
+    free(s);
+}
+
 int ih_bridge_start(struct ih_bridge *b, const char *const *extra_args)
 {
     char name[32];
@@ -603,18 +657,25 @@ int ih_bridge_start(struct ih_bridge *b, const char *const *extra_args)
             return rc;
         rc = bridge_up(b);
         if (rc != -ECHILD)
-            return rc;
-        fprintf(stderr, "harness: bridge exited at start-up (status %d, log %s); new ports\n",
-                ih_proc_exit_code(&b->proc), b->proc.err_path);
+            break;
+        fprintf(stderr, "harness: bridge exited at start-up (status %d); new ports\n",
+                ih_proc_exit_code(&b->proc));
     }
+    if (rc)
+        show_log(b);
     return rc;
 }
 
 int ih_bridge_restart(struct ih_bridge *b)
 {
+    int rc;
+
     if (ih_proc_running(&b->proc))
         return -EBUSY;
-    return bridge_up(b);
+    rc = bridge_up(b);
+    if (rc)
+        show_log(b);
+    return rc;
 }
 
 const char *ih_bridge_log(const struct ih_bridge *b)
@@ -783,12 +844,23 @@ int ih_wav_load(const char *path, struct ta_pcm *pcm)
 
 double ih_tone(const struct ta_pcm *pcm, uint32_t from_ms, uint32_t to_ms, double hz)
 {
-    return ta_pcm_tone_db(pcm, from_ms, to_ms, hz);
+    uint32_t end = to_ms ? to_ms : ih_pcm_ms(pcm);
+    double sum = 0;
+    unsigned n = 0;
+
+    for (uint32_t t = from_ms; t + IH_TONE_BLOCK_MS <= end; t += IH_TONE_BLOCK_MS, n++)
+        sum += pow(10, ta_pcm_tone_db(pcm, t, t + IH_TONE_BLOCK_MS, hz) / 10);
+    return n > 0 && sum > 0 ? 10 * log10(sum / n) : TA_DB_FLOOR;
 }
 
 uint32_t ih_pcm_ms(const struct ta_pcm *pcm)
 {
     return pcm->rate ? (uint32_t)(pcm->n * 1000u / pcm->rate) : 0;
+}
+
+double ih_tone_coherent(const struct ta_pcm *pcm, uint32_t from_ms, uint32_t to_ms, double hz)
+{
+    return ta_pcm_tone_db(pcm, from_ms, to_ms, hz);
 }
 
 /* ---- raw sockets ---- */

@@ -46,6 +46,7 @@ enum {
     IH_RTP_PORTS = 8,           /* the bridge's plain-RTP range */
     IH_HEALTH_TIMEOUT_MS = 15000, /* bridge start-up (ASan builds are slow) */
     IH_PATH_MAX = 512,
+    IH_TONE_BLOCK_MS = 100,     /* analysis block of ih_tone */
 };
 
 /* A child process. Fields are read-only for the test. */
@@ -137,6 +138,13 @@ char *ih_read_file(const char *path);
 /* True when the file at @path contains @needle. */
 bool ih_file_contains(const char *path, const char *needle);
 
+/* Looks for any of the NULL-terminated @marks in the stderr files (*.err)
+ * of every child this test started. On a hit, stores the file's path in
+ * @path and the text from the mark on (at most @size - 1 bytes) in @text,
+ * and returns true. */
+bool ih_logs_find(const char *const *marks, char *path, size_t path_size, char *text,
+                  size_t size);
+
 /* ---- the bridge ---- */
 
 /* Starts a bridge on a fresh state directory and free ports, with
@@ -191,8 +199,26 @@ const char *ih_client_wav(char *buf, size_t size, const char *name);
  * or a negative errno. */
 int ih_wav_load(const char *path, struct ta_pcm *pcm);
 
-/* Level in dBFS of @hz in @pcm between @from_ms and @to_ms. */
+/*
+ * Level in dBFS at which @hz is present in @pcm between @from_ms and
+ * @to_ms (0: the end): the power mean of ta_tone_db over consecutive
+ * IH_TONE_BLOCK_MS blocks. One Goertzel over a long window measures only
+ * the part of a tone that stays phase-coherent, so a single 20 ms gap that
+ * shifts the rest of a recording (a jitter buffer re-buffering under CPU
+ * load) can make a tone that is there all along measure 10 dB low; blocks
+ * do not care, while a real dropout still lowers the mean by the fraction
+ * of the time it lasts. Use it to check that a tone is there.
+ */
 double ih_tone(const struct ta_pcm *pcm, uint32_t from_ms, uint32_t to_ms, double hz);
+
+/*
+ * Level in dBFS of @hz over the whole window as one Goertzel (see
+ * ta_pcm_tone_db): its narrow bandwidth keeps codec noise out, so it can
+ * show a tone 50 dB down that a 100 ms block would bury in noise. Use it to
+ * check that a tone is absent (phase jumps can only lower it, and an echo
+ * would measure near the tone's level anyway).
+ */
+double ih_tone_coherent(const struct ta_pcm *pcm, uint32_t from_ms, uint32_t to_ms, double hz);
 
 /* Length of @pcm in milliseconds. */
 uint32_t ih_pcm_ms(const struct ta_pcm *pcm);

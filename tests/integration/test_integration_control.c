@@ -152,6 +152,7 @@ Test(control, rooms_survive_kill9)
     ih_proc_wait(&refused, REFUSED_MS);
     pair_finish(&pr);
     it_expect_exit(&refused, 3, "this room needs a PIN");
+    it_finish(&b);
 }
 
 /* ---- 5: the REST API over the real bridge ---- */
@@ -350,6 +351,7 @@ Test(control, rest_api)
     cr_expect_eq(ih_metric(&b, "chorus_rooms"), 0);
     cr_expect_eq(ih_metric(&b, "chorus_legs"), 0);
     cr_expect(ih_proc_running(&b.proc), "the bridge died; see %s", ih_bridge_log(&b));
+    it_finish(&b);
 }
 
 /* ---- 7: room PIN ---- */
@@ -398,6 +400,7 @@ Test(control, pin)
     }
     ih_sleep_ms(METRICS_REFRESH_MS);
     cr_expect_geq(ih_metric(&b, "chorus_handshakes_failed_total"), 2);
+    it_finish(&b);
 }
 
 /* ---- 8: SIGTERM ---- */
@@ -444,4 +447,5 @@ Test(control, sigterm_with_clients)
     request(&b, "GET", "/v1/health", NULL, NULL, 0, 1000, &r);
     cr_expect_neq(r.curl_rc, 0, "something still answers on the API port");
     http_resp_free(&r);
+    it_finish(&b);
 }
