@@ -486,18 +486,19 @@ static void print_stats(const struct client *c, const struct cli_stats *st)
     if (c->o.json) {
         printf("{\"joined\":%s,\"participant\":%u,\"transport\":\"%s\",\"sent\":%" PRIu64
                ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64
-               ",\"concealed\":%" PRIu64 ",\"fec_recovered\":%" PRIu64 ",\"invalid\":%" PRIu64
-               ",\"jitter_ms\":%.2f}\n",
+               ",\"concealed\":%" PRIu64 ",\"fec_recovered\":%" PRIu64 ",\"gaps\":%" PRIu64
+               ",\"invalid\":%" PRIu64 ",\"jitter_ms\":%.2f}\n",
                c->joined ? "true" : "false", c->leg_id, c->o.tcp ? "tcp" : "udp", st->sent,
-               st->received, st->lost, st->late, st->concealed, st->fec, st->invalid, st->jitter_ms);
+               st->received, st->lost, st->late, st->concealed, st->fec, st->gaps, st->invalid,
+               st->jitter_ms);
         return;
     }
     printf("transport  %s\nparticipant %u\nsent       %" PRIu64 " packets (%" PRIu64 " bytes)\n"
            "received   %" PRIu64 " packets (%" PRIu64 " bytes)\nlost       %" PRIu64
            "\nlate       %" PRIu64 "\nconcealed  %" PRIu64 "\nfec        %" PRIu64
-           "\ninvalid    %" PRIu64 "\njitter     %.2f ms\n",
+           "\ngaps       %" PRIu64 "\ninvalid    %" PRIu64 "\njitter     %.2f ms\n",
            c->o.tcp ? "tcp" : "udp", c->leg_id, st->sent, st->sent_bytes, st->received,
-           st->received_bytes, st->lost, st->late, st->concealed, st->fec, st->invalid,
+           st->received_bytes, st->lost, st->late, st->concealed, st->fec, st->gaps, st->invalid,
            st->jitter_ms);
 }
 

@@ -251,6 +251,8 @@ void cli_media_play(struct cli_media *m, uint64_t now_ns)
     case MIX_JB_EMPTY:
     case MIX_JB_SILENCE:
         n = -1;
+        if (!m->dec_fresh)
+            m->st.gaps++;
         break;
     }
     if (n < 0) {

@@ -44,6 +44,9 @@ struct cli_stats {
     uint64_t lost, late, concealed, fec, duplicate;
     double jitter_ms;        /* RFC 3550 interarrival jitter estimate */
     uint64_t played_frames;
+    uint64_t gaps;           /* frames played as silence after reception
+                                started: the bridge sent nothing in time
+                                (underrun) or nothing at all (DTX) */
 };
 
 struct cli_media;

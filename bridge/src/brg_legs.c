@@ -19,6 +19,7 @@
 
 #include "brg.h"
 #include "brg_log.h"
+#include "mix_jitter.h"
 
 struct brg_leg *brg_leg_find(struct brg *b, uint32_t id)
 {
@@ -160,7 +161,7 @@ int brg_leg_rx_rtp(struct brg *b, struct brg_leg *l, const uint8_t *buf, size_t 
     if (l->dying || !l->mix)
         return -ENOENT;
     pr = brg_rtp_parse(&p, buf, len, BRG_RTP_EXT_ID_AUDIO_LEVEL);
-    if (pr != BRG_RTP_OK || p.payload_len == 0 ||
+    if (pr != BRG_RTP_OK || p.payload_len == 0 || p.payload_len > MIX_JB_MAX_PAYLOAD ||
         (l->kind == BRG_LEG_RTP && p.pt != l->pt_in)) {
         l->rx_invalid++;
         b->c.rx_invalid++;

@@ -51,7 +51,10 @@ struct brg_conn {
     uv_tcp_t tcp;
     struct brg *b;
     struct ovl_stream st;
-    uint8_t stbuf[OVL_STREAM_MAX];
+    /* Enough for any message a leg sends (an INIT with its payload, or one
+     * sealed RTP packet), and small, so that connections that never join
+     * cannot pin much memory. */
+    uint8_t stbuf[2048];
     struct sockaddr_storage peer;
     struct brg_sess *sess;
     uint64_t opened_ms;
