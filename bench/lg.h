@@ -213,7 +213,7 @@ struct lg {
     unsigned joined, failed, gone;
     uint64_t cookies, refused, hs_failed;
     uint64_t tx_packets, tx_errors, tx_skipped;
-    uint64_t win_tx, win_late[LG_LATE_BUCKETS + 1];
+    uint64_t win_tx, win_skipped, win_late[LG_LATE_BUCKETS + 1];
     uint64_t rx_invalid;
     uint64_t win_jitter_sum_q4, win_jitter_n;
     uint32_t *hs_ms;                 /* handshake durations, ms */

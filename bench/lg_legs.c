@@ -284,6 +284,8 @@ void lg_leg_pace(struct lg_leg *l, uint64_t now)
             uint64_t behind = (now - l->next_send_ns) / LG_FRAME_NS;
             uint32_t skip = behind > MAX_GAP_SKIP ? MAX_GAP_SKIP : (uint32_t)behind;
             l->g->tx_skipped += skip;
+            if (l->g->phase == LG_PH_MEASURE)
+                l->g->win_skipped += skip;
             advance(l, skip);
             continue;
         }

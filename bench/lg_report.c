@@ -233,8 +233,9 @@ static void print_json(FILE *f, const struct lg *g, const struct lg_report *r)
     jnum(f, "loadgen_cpu_pct", r->self_pct, 1, true);
     jnum(f, "host_cpu_pct", r->host_pct, 1, true);
     jnum(f, "host_other_cpu_pct", r->other_pct, 1, true);
-    fprintf(f, "\"tx_packets\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"tx_skipped\":%" PRIu64 ",",
-           g->tx_packets, g->tx_errors, g->tx_skipped);
+    fprintf(f, "\"tx_packets\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"tx_skipped\":%" PRIu64
+               ",\"tx_skipped_window\":%" PRIu64 ",",
+            g->tx_packets, g->tx_errors, g->tx_skipped, g->win_skipped);
     jnum(f, "send_late_ms_p99", r->late_p99_ms, 1, true);
     jnum(f, "send_late_ms_max", r->late_max_ms, 1, true);
     fprintf(f, "\"rx_expected\":%" PRIu64 ",\"rx_received\":%" PRIu64 ",\"silent_legs\":%u,",
@@ -295,7 +296,7 @@ static void print_line(FILE *f, const struct lg *g, const struct lg_report *r)
             fmt(a[6], 24, r->deficit_pct, 2), fmt(a[7], 24, r->jitter_mean_ms, 2),
             r->jitter_max_ms, fmt(a[8], 24, r->lat_p50, 1), fmt(a[9], 24, r->lat_p99, 1),
             r->lat_n, fmt(a[10], 24, r->markers_pct, 0), fmt(a[11], 24, r->self_pct, 0),
-            r->late_p99_ms, g->tx_skipped, fmt(a[12], 24, r->other_pct, 0), r->b_drops,
+            r->late_p99_ms, g->win_skipped, fmt(a[12], 24, r->other_pct, 0), r->b_drops,
             fmt(a[13], 24, r->b_drop_pct, 2), r->own_drops);
     if (g->first_error[0])
         fprintf(f, "  first failure: %s\n", g->first_error);

@@ -94,7 +94,7 @@ cols = [("kind", "kind", "{}"), ("legs", "legs", "{}"), ("joined", "joined", "{}
         ("jitter_ms_mean", "jitter ms", "{:.2f}"), ("jitter_ms_max", "jitter max", "{:.2f}"),
         ("latency_ms_p50", "lat p50", "{:.1f}"), ("latency_ms_p99", "lat p99", "{:.1f}"),
         ("handshake_ms_p99", "hs p99 ms", "{:.0f}"), ("loadgen_cpu_pct", "loadgen %", "{:.0f}"),
-        ("send_late_ms_p99", "late p99", "{:.1f}"), ("tx_skipped", "skipped", "{}"),
+        ("send_late_ms_p99", "late p99", "{:.1f}"), ("tx_skipped_window", "skipped", "{}"),
         ("host_other_cpu_pct", "other %", "{:.0f}")]
 print("| " + " | ".join(c[1] for c in cols) + " |")
 print("|" + "---|" * len(cols))

@@ -43,7 +43,7 @@ static void on_mix_event(const struct mix_event *ev, void *data)
     case MIX_EV_STOPPED_TALKING:
         if (l && !l->dying)
             brg_room_emit(l->room, ev->type == MIX_EV_TALKING ? "talking" : "stopped-talking",
-                          json_pack("{s:i}", "id", (json_int_t)l->id));
+                          json_pack("{s:I}", "id", (json_int_t)l->id));
         break;
     case MIX_EV_LEG_RELEASED:
         if (l)

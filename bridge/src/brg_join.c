@@ -59,7 +59,7 @@ static bool only_keys(json_t *o, const char *const *keys)
 int brg_join_req_encode(const struct brg_join_req *req, uint8_t *out, size_t cap)
 {
     char pad[BRG_JOIN_REQ_PAD];
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:i}", "v", BRG_JOIN_VERSION,
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:I}", "v", BRG_JOIN_VERSION,
                           "room", req->room, "pin", req->pin, "name", req->name,
                           "rate", (json_int_t)req->rate);
     size_t n;
@@ -115,7 +115,7 @@ out:
 int brg_join_resp_encode(const struct brg_join_resp *resp, uint8_t *out, size_t cap)
 {
     json_t *o = resp->ok
-                    ? json_pack("{s:b, s:i, s:i, s:i}", "ok", 1, "id", (json_int_t)resp->id,
+                    ? json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "id", (json_int_t)resp->id,
                                 "sample_rate", (json_int_t)resp->sample_rate,
                                 "frame_ms", (json_int_t)resp->frame_ms)
                     : json_pack("{s:b, s:s}", "ok", 0, "error", resp->error);

@@ -125,7 +125,7 @@ void brg_leg_remove(struct brg *b, struct brg_leg *l, const char *reason)
     HASH_DEL(b->legs, l);
     b->c.legs_left++;
 
-    json_t *ev = json_pack("{s:i, s:s}", "id", (json_int_t)l->id, "reason", reason);
+    json_t *ev = json_pack("{s:I, s:s}", "id", (json_int_t)l->id, "reason", reason);
     brg_room_emit(r, "left", ev);
     BRG_LOGI("bridge.legs", "participant %u left room %s: %s", l->id, r->rec.name, reason);
 
@@ -288,9 +288,9 @@ json_t *brg_leg_json(const struct brg_leg *l)
         jitter_ms = (double)(rx.jitter_q4 >> 4) * 1000.0 / l->clock;
     for (uint32_t i = 0; i < l->nexclude; i++)
         json_array_append_new(ex, json_integer(l->exclude[i]));
-    o = json_pack("{s:i, s:s, s:s, s:s, s:o, s:s, s:i, s:i, s:s,"
+    o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:s,"
                   " s:b, s:b, s:b, s:b, s:b, s:f, s:o,"
-                  " s:f, s:i, s:i,"
+                  " s:f, s:I, s:I,"
                   " s:{s:I, s:I, s:I, s:I, s:I},"
                   " s:I, s:I, s:I, s:I, s:I}",
                   "id", (json_int_t)l->id,

@@ -101,7 +101,7 @@ json_t *brg_room_json(const struct brg_room_rt *r)
     char created[32];
 
     rfc3339(created, sizeof(created), r->rec.created_at);
-    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:i, s:s}",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:I, s:s}",
                      "name", r->rec.name,
                      "sample_rate", (json_int_t)r->rec.sample_rate,
                      "frame_ms", (json_int_t)r->rec.frame_ms,

@@ -64,6 +64,7 @@ struct ovl_link;
 struct ovl_sess {
     struct ovl_session s;
     struct ovl_link *link;
+    uint64_t last_rx; /* now of the last message it carried to us */
 };
 
 struct ovl_pending {
@@ -100,7 +101,7 @@ struct ovl_link {
     uint64_t created, last_rx, last_tx;
     /* signalling (either side) */
     uint64_t ping_due;             /* peer: next keepalive PING */
-    uint8_t missed;                /* peer: unanswered keepalives */
+    uint8_t rpc_fails;             /* RPC timeouts since the last rx */
     uint16_t keepalive_s;          /* peer: as LOGIN_OK said */
     struct ovl_addr observed;      /* peer: our address as it sees it */
     /* supernode side of an attached peer */
