@@ -503,10 +503,13 @@ void brg_config_free(struct brg_config *cfg)
         const struct brg_option *o = &options[i];
 
         if (o->type == BRG_OPT_STRING || o->type == BRG_OPT_ADDR) {
-            char **slot = (char **)((char *)cfg + o->offset);
+            /* The offset comes from offsetof() of a char * field, so the
+             * slot is aligned; memcpy keeps clang's -Wcast-align quiet. */
+            char *p;
 
-            free(*slot);
-            *slot = NULL;
+            memcpy(&p, (char *)cfg + o->offset, sizeof(p));
+            free(p);
+            memset((char *)cfg + o->offset, 0, sizeof(p));
         }
     }
     memset(cfg, 0, sizeof(*cfg));
