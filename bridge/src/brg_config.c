@@ -505,11 +505,11 @@ void brg_config_free(struct brg_config *cfg)
         if (o->type == BRG_OPT_STRING || o->type == BRG_OPT_ADDR) {
             /* The offset comes from offsetof() of a char * field, so the
              * slot is aligned; memcpy keeps clang's -Wcast-align quiet. */
-            char *p;
+            char *p, *none = NULL;
 
             memcpy(&p, (char *)cfg + o->offset, sizeof(p));
             free(p);
-            memset((char *)cfg + o->offset, 0, sizeof(p));
+            memcpy((char *)cfg + o->offset, &none, sizeof(none));
         }
     }
     memset(cfg, 0, sizeof(*cfg));

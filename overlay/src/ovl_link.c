@@ -103,7 +103,8 @@ void ovl__transport_close(struct ovl_node *n)
                 struct ovl_rpc *r = n->rpc_tab[i];
 
                 n->rpc_tab[i] = r->hnext;
-                free(r);
+                /* Releases closed links only RPCs still held. */
+                ovl__rpc_free(n, r);
             }
         }
         free(n->rpc_tab);

@@ -541,10 +541,6 @@ void ovl_node_timers(struct ovl_node *n, uint64_t now)
         case OVL__T_OP:
             ovl__op_timer(n, OVL__CONTAINER(t, struct ovl_op, timer), now);
             break;
-        case OVL__T_ATTEMPT:
-            ovl__attempt_timer(n, OVL__CONTAINER(t, struct ovl_attempt, timer),
-                               now);
-            break;
         default:
             break;
         }

@@ -47,7 +47,6 @@ enum ovl__tkind {
     OVL__T_LINK,      /* struct ovl_link.timer */
     OVL__T_RPC,       /* struct ovl_rpc.timer */
     OVL__T_OP,        /* struct ovl_op.timer */
-    OVL__T_ATTEMPT,   /* struct ovl_attempt.timer */
 };
 
 struct ovl_timer {
@@ -219,7 +218,6 @@ enum ovl__att_state {
 };
 
 struct ovl_attempt {
-    struct ovl_timer timer;
     struct ovl_attempt *next;
     uint32_t id;
     uint8_t state;
@@ -236,6 +234,16 @@ struct ovl_buddy {
     uint64_t seq;                  /* newest version reported */
     uint8_t state;                 /* enum ovl_presence_state reported */
     uint64_t renew_at;
+};
+
+/* A peer's lookup waiting for its supernode's answer. */
+struct ovl_plookup {
+    uint32_t token;
+    uint8_t rtype;
+    int16_t buddy;                 /* buddy index, or -1 */
+    char name[OVL_NAME_MAX + 1];
+    uint8_t key[32];
+    uint64_t started;
 };
 
 struct ovl_room {
@@ -329,6 +337,8 @@ struct ovl_node {
     uint8_t npub;
     struct ovl_buddy *buddies;
     uint16_t nbuddies;
+    struct ovl_plookup *plk;
+    uint32_t nplk, plkcap;
     struct ovl_room rooms[OVL__ROOMS_MAX];
     uint8_t nrooms;
     uint32_t next_token;
@@ -415,8 +425,6 @@ void ovl__transport_close(struct ovl_node *n);
 
 void ovl__peer_start(struct ovl_node *n, uint64_t now);
 void ovl__peer_house(struct ovl_node *n, uint64_t now);
-void ovl__attempt_timer(struct ovl_node *n, struct ovl_attempt *a,
-                        uint64_t now);
 void ovl__peer_link_closed(struct ovl_node *n, struct ovl_link *l,
                            uint64_t now);
 void ovl__peer_conn_up(struct ovl_node *n, struct ovl_link *l, uint64_t now);
