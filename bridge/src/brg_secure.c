@@ -33,6 +33,7 @@ enum {
     TCP_HANDSHAKE_MS = 10000,      /* to complete a join on a new connection */
     TCP_MAX_QUEUED = 64 * 1024,    /* bytes waiting to be written: beyond,
                                       media is dropped, not queued */
+    MEDIA_SOCKET_BUFFER = 8 << 20, /* ~1 s of 2000 legs' traffic */
     SESS_IDLE_MS = BRG_MEDIA_TIMEOUT_MS,
 };
 
@@ -738,12 +739,20 @@ int brg_secure_start(struct brg *b)
         BRG_LOGE("bridge", "media_addr %s is not an IP address", b->cfg->media_addr);
         return rc;
     }
-    uv_udp_init(b->loop, &sc->udp);
+    /* recvmmsg: one syscall per batch of datagrams on the busiest socket. */
+    uv_udp_init_ex(b->loop, &sc->udp, ss.ss_family | UV_UDP_RECVMMSG);
     sc->udp.data = b;
     sc->udp_open = true;
     rc = uv_udp_bind(&sc->udp, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_udp_recv_start(&sc->udp, ovl_uv_alloc_slab, on_udp);
+    if (rc == 0) {
+        int granted = 0;
+
+        ovl_uv_udp_buffers(&sc->udp, MEDIA_SOCKET_BUFFER, &granted);
+        if (granted < MEDIA_SOCKET_BUFFER)
+            BRG_LOGW("bridge", "media socket receive buffer is %d bytes, not %d: raise net.core.rmem_max or run with CAP_NET_ADMIN, or expect drops beyond a few hundred legs",
+                     granted / 2, MEDIA_SOCKET_BUFFER);
+        rc = uv_udp_recv_start(&sc->udp, ovl_uv_alloc_mmsg, on_udp);
+    }
     if (rc) {
         BRG_LOGE("bridge", "cannot bind UDP %s:%d: %s", b->cfg->media_addr, b->cfg->media_port,
                  uv_strerror(rc));

@@ -172,7 +172,8 @@ struct mix_engine_stats {
     uint64_t busy_ns;        /* sum of busy-cycle durations */
     uint64_t rooms;          /* rooms linked */
     uint64_t legs;           /* legs linked */
-    uint64_t cmd_full;       /* commands refused because a ring was full */
+    uint64_t cmd_full;       /* commands that found the ring full and waited
+                                on the loop side (none is ever refused) */
 };
 
 struct mix_leg_stats {
@@ -203,8 +204,9 @@ int mix_engine_new(const struct mix_engine_config *cfg, struct mix_engine **out)
 /* Starts the worker threads. Returns 0 or a negative errno. */
 int mix_engine_start(struct mix_engine *e);
 
-/* Stops and joins the worker threads; commands still queued are applied by
- * the next mix_engine_poll. Safe to call twice. */
+/* Stops and joins the worker threads, then applies on the calling thread
+ * every command still queued, so that the next mix_engine_poll delivers
+ * every release. Safe to call twice. */
 void mix_engine_stop(struct mix_engine *e);
 
 /* Frees the engine and every room and leg still in it. Stop it first. */
@@ -240,7 +242,8 @@ uint64_t mix_engine_hist_upper_us(unsigned b);
 void mix_room_settings_default(struct mix_room_settings *s);
 
 /* Creates a room and hands it to a worker. Returns 0, -EINVAL for bad
- * settings, -ENOMEM, or -EAGAIN when the command ring is full. */
+ * settings, or -ENOMEM. Like every command, it is never refused for a full
+ * ring: it waits on the loop side, in order (mix_engine_stats.cmd_full). */
 int mix_room_new(struct mix_engine *e, uint32_t id, void *user,
                  const struct mix_room_settings *s, struct mix_room **out);
 
@@ -261,7 +264,7 @@ int mix_room_destroy(struct mix_room *r);
 void mix_leg_config_default(struct mix_leg_config *c);
 
 /* Creates a leg (decoder, resamplers, rings) and adds it to @r.
- * Returns 0, -EINVAL, -ENOMEM or -EAGAIN. */
+ * Returns 0, -EINVAL or -ENOMEM. */
 int mix_leg_new(struct mix_room *r, const struct mix_leg_config *c,
                 struct mix_leg **out);
 

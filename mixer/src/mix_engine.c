@@ -16,14 +16,43 @@ static const uint64_t CYCLE_NS = MIX_CYCLE_MS * 1000000ull;
  * running a burst of catch-up cycles. */
 static const uint64_t RESYNC_CYCLES = 5;
 
+/* Thread: loop. Moves waiting commands into the ring while they fit. */
+void mix__flush_pending(struct mix_worker *w)
+{
+    while (w->pend_head) {
+        struct mix_cmd_node *n = w->pend_head;
+
+        if (mix_ring_push(&w->cmd, n + 1, sizeof(struct mix_cmd)) != 0)
+            return;
+        w->pend_head = n->next;
+        if (!w->pend_head)
+            w->pend_tail = NULL;
+        free(n);
+    }
+}
+
+/* Thread: loop. Hands @cmd to the worker. A full ring (a burst of
+ * hundreds of changes at once, e.g. a mass departure) does not refuse it:
+ * it waits on the loop side and goes in with the next post, poll or
+ * manual cycle, in order. Returns 0, or -ENOMEM. */
 int mix__post(struct mix_worker *w, const struct mix_cmd *cmd)
 {
-    int rc = mix_ring_push(&w->cmd, cmd, sizeof(*cmd));
+    struct mix_cmd_node *n;
 
-    if (rc != 0) {
-        cnt_add(&w->e->cmd_full, 1);
-        return -EAGAIN;
-    }
+    mix__flush_pending(w);
+    if (!w->pend_head && mix_ring_push(&w->cmd, cmd, sizeof(*cmd)) == 0)
+        return 0;
+    n = malloc(sizeof(*n) + sizeof(*cmd));
+    if (!n)
+        return -ENOMEM;
+    n->next = NULL;
+    memcpy(n + 1, cmd, sizeof(*cmd));
+    if (w->pend_tail)
+        w->pend_tail->next = n;
+    else
+        w->pend_head = n;
+    w->pend_tail = n;
+    cnt_add(&w->e->cmd_full, 1);
     return 0;
 }
 
@@ -252,6 +281,20 @@ int mix_engine_start(struct mix_engine *e)
     return 0;
 }
 
+/* Thread: loop, with @w's thread stopped (or never started): applies every
+ * command still queued, in the ring or waiting on the loop side, and queues
+ * the releases, as the worker would have, so that the next poll delivers
+ * them. */
+static void settle(struct mix_worker *w)
+{
+    drain_commands(w);
+    while (w->pend_head) {
+        mix__flush_pending(w);
+        drain_commands(w);
+    }
+    mix__flush_releases(w);
+}
+
 void mix_engine_stop(struct mix_engine *e)
 {
     if (!e->running)
@@ -263,6 +306,7 @@ void mix_engine_stop(struct mix_engine *e)
         atomic_store_explicit(&w->running, false, memory_order_release);
         pthread_join(w->thread, NULL);
         w->started = false;
+        settle(w);
     }
     e->running = false;
 }
@@ -276,6 +320,7 @@ int mix_engine_run_cycle(struct mix_engine *e, unsigned worker)
     if (worker >= e->nworkers)
         return -EINVAL;
     w = e->w[worker];
+    mix__flush_pending(w);
     w->now_ns = e->vclock_ns;
     mix_rt_enter();
     run_cycle(w);
@@ -324,6 +369,10 @@ int mix_engine_poll(struct mix_engine *e, mix_event_cb cb, void *data)
     for (unsigned i = 0; i < e->nworkers; i++) {
         struct mix_worker *w = e->w[i];
 
+        mix__flush_pending(w);
+        /* Stopped or manual: nobody else hands releases back. */
+        if (!e->running)
+            mix__flush_releases(w);
         while (mix_ring_pop(&w->ev, &rec, sizeof(rec)) == (int32_t)sizeof(rec)) {
             if (rec.kind != MIX_REC_FREE_GROUP) {
                 if (cb)
@@ -360,7 +409,7 @@ void mix_engine_free(struct mix_engine *e)
      * Each round frees event-ring space for the next; the bound only guards
      * against a bug. */
     for (unsigned i = 0; i < e->nworkers; i++)
-        drain_commands(e->w[i]);
+        settle(e->w[i]);
     for (int round = 0; round < 1000; round++) {
         bool pending = false;
         for (unsigned i = 0; i < e->nworkers; i++) {

@@ -32,7 +32,7 @@ enum {
     MIX_POOL_EXTRA = 0,           /* spare talker encoders beyond K: none
                                      needed, slots are released before
                                      they are taken (mix_cycle.c) */
-    MIX_CMD_RING = 1 << 16,
+    MIX_CMD_RING = 1 << 18,
     MIX_EV_RING = 1 << 18,
     MIX_DEFAULT_RING = 8192,
     MIX_KEEPALIVE_EVERY_MS = 2500,/* < MIX_KEEPALIVE_MS, margin for jitter */
@@ -202,6 +202,12 @@ struct mix_room {
     uint32_t nsel;
 };
 
+/* A command that did not fit in the ring, waiting on the loop side. */
+struct mix_cmd_node {
+    struct mix_cmd_node *next;
+    /* the command follows (struct mix_cmd, defined below) */
+};
+
 struct mix_worker {
     struct mix_engine *e;        /* [imm] */
     unsigned idx;                /* [imm] */
@@ -211,6 +217,10 @@ struct mix_worker {
     struct mix_ring cmd;         /* loop -> rt */
     struct mix_ring ev;          /* rt -> loop */
     uint8_t *cmd_buf, *ev_buf;   /* [imm] */
+    /* [loop] commands waiting for room in the ring, oldest first. While
+     * any wait, every new command queues behind them, so rt sees commands
+     * in the order they were posted and none is ever refused. */
+    struct mix_cmd_node *pend_head, *pend_tail;
 
     /* [rt] */
     struct mix_room *rooms;
@@ -301,6 +311,7 @@ struct mix_rec {
 
 /* mix_engine.c */
 int mix__post(struct mix_worker *w, const struct mix_cmd *cmd);
+void mix__flush_pending(struct mix_worker *w);
 bool mix__emit(struct mix_worker *w, const struct mix_rec *rec);
 void mix__emit_event(struct mix_worker *w, enum mix_event_type type,
                      const struct mix_room *r, const struct mix_leg *l,

@@ -772,16 +772,16 @@ void ovl__link_schedule(struct ovl_node *n, struct ovl_link *l)
     if (l->dead)
         return;
     if (l->out)
-        due = ovl__min(due, ovl_session_next_timer(&l->out->s));
+        due = ovl__tmin(due, ovl_session_next_timer(&l->out->s));
     if (l->in)
-        due = ovl__min(due, ovl_session_next_timer(&l->in->s));
+        due = ovl__tmin(due, ovl_session_next_timer(&l->in->s));
     if (l->flags & OVL__LF_SIGNAL) {
-        due = ovl__min(due, l->ping_due);
-        due = ovl__min(due, l->last_rx + n->t.dead_after);
+        due = ovl__tmin(due, l->ping_due);
+        due = ovl__tmin(due, l->last_rx + n->t.dead_after);
     } else if (l->flags & OVL__LF_ATTACHED) {
-        due = ovl__min(due, l->last_rx + n->t.peer_timeout);
+        due = ovl__tmin(due, l->last_rx + n->t.peer_timeout);
     } else {
-        due = ovl__min(due, last + n->t.link_idle);
+        due = ovl__tmin(due, last + n->t.link_idle);
     }
     if (due != l->timer.due)
         ovl__timer_set(n, &l->timer, due);

@@ -18,6 +18,7 @@
 #define OVL_NODE_INTERNAL_H
 
 #include "ovl_node.h"
+#include "ovl_stream.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -39,6 +40,11 @@ enum {
                                  overlay message fits (INIT 1208, DATA
                                  1232); larger ones are dropped */
 };
+
+static inline uint64_t ovl__tmin(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
 
 /* ---- Timers: an intrusive binary min-heap ------------------------------------ */
 

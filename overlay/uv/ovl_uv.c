@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "ovl_stream.h"
 
@@ -47,4 +48,32 @@ int ovl_uv_write_framed(uv_stream_t *stream, const uint8_t *msg, size_t len,
     if (n)
         free(req);
     return n;
+}
+
+int ovl_uv_udp_buffers(uv_udp_t *udp, int bytes, int *granted)
+{
+    uv_os_fd_t fd;
+    socklen_t len = sizeof(*granted);
+    int rc = uv_fileno((uv_handle_t *)udp, &fd);
+
+    if (rc)
+        return rc;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, &len) != 0)
+        return -errno;
+    return 0;
+}
+
+void ovl_uv_alloc_mmsg(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    /* libuv splits the buffer into 64 KiB datagram slots. */
+    static char slab[16 * 65536];
+
+    (void)h;
+    (void)hint;
+    buf->base = slab;
+    buf->len = sizeof(slab);
 }
