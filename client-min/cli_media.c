@@ -87,8 +87,10 @@ int cli_media_new(struct cli_media **out, const struct cli_media_config *cfg,
     int rc;
 
     *out = NULL;
-    if (!m)
+    if (!m) {
+        snprintf(err, errlen, "out of memory"); /* the caller prints err */
         return -ENOMEM;
+    }
     m->cfg = *cfg;
     m->enc = opus_encoder_create(CLI_RATE, 1, OPUS_APPLICATION_VOIP, &rc);
     m->dec = opus_decoder_create(CLI_RATE, 1, &rc);

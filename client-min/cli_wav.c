@@ -49,8 +49,9 @@ int cli_wav_read(const char *path, int16_t **pcm, size_t *n, uint32_t *rate,
     *pcm = NULL;
     *n = 0;
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -errno;
+        rc = -errno; /* before snprintf, which may change errno */
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
     }
     if (fread(hdr, 1, 12, f) != 12 || memcmp(hdr, "RIFF", 4) || memcmp(hdr + 8, "WAVE", 4)) {
         snprintf(err, errlen, "%s: not a RIFF/WAVE file", path);
@@ -76,7 +77,7 @@ int cli_wav_read(const char *path, int16_t **pcm, size_t *n, uint32_t *rate,
             bits = le16(fmt + 14);
             have_fmt = true;
             if (fseek(f, (long)(len - 16 + (len & 1)), SEEK_CUR) != 0)
-                goto out;
+                goto out_seek;
             continue;
         }
         if (!memcmp(ck, "data", 4)) {
@@ -84,7 +85,7 @@ int cli_wav_read(const char *path, int16_t **pcm, size_t *n, uint32_t *rate,
             break;
         }
         if (fseek(f, (long)len + (len & 1), SEEK_CUR) != 0)
-            goto out;
+            goto out_seek;
     }
     if (!have_fmt || (format != 1 && format != 0xFFFE) || bits != 16 ||
         channels < 1 || channels > 2 || *rate < 8000 || *rate > 192000) {
@@ -98,14 +99,14 @@ int cli_wav_read(const char *path, int16_t **pcm, size_t *n, uint32_t *rate,
     raw = malloc(data_len);
     if (!raw) {
         rc = -ENOMEM;
-        goto out;
+        goto out_nomem;
     }
     data_len = (uint32_t)fread(raw, 1, data_len, f); /* a truncated file plays what it has */
     frames = data_len / (2u * channels);
     out = malloc(frames * sizeof(int16_t) + 1);
     if (!out) {
         rc = -ENOMEM;
-        goto out;
+        goto out_nomem;
     }
     for (size_t k = 0; k < frames; k++) {
         const uint8_t *p = (const uint8_t *)raw + k * 2u * channels;
@@ -118,6 +119,14 @@ int cli_wav_read(const char *path, int16_t **pcm, size_t *n, uint32_t *rate,
     *n = frames;
     out = NULL;
     rc = 0;
+    goto out;
+
+    /* Every failure fills @err: the caller prints it as is. */
+out_seek:
+    snprintf(err, errlen, "%s: cannot skip a chunk (not a seekable file?)", path);
+    goto out;
+out_nomem:
+    snprintf(err, errlen, "%s: out of memory", path);
 out:
     free(raw);
     free(out);

@@ -62,6 +62,9 @@ struct brg_room_rt {
     struct brg_leg *legs;          /* legs in this room (leg->room_next) */
     uint32_t nlegs;
     struct brg_sub *subs;
+    uint32_t mix_live;             /* mixer rooms made for this room and not
+                                      yet released: a reshape briefly has
+                                      two, and each sends ROOM_RELEASED */
     bool dying;                    /* deleted: waiting for ROOM_RELEASED */
     UT_hash_handle hh;             /* by rec.name */
 };
@@ -135,6 +138,8 @@ struct brg_apireq {
     struct api_result res;
     int refs;                      /* 2: API thread + loop; under q_lock */
     bool done;                     /* under q_lock */
+    bool abandoned;                /* under q_lock: the API thread timed out
+                                      and no longer reads the answer */
     pthread_cond_t cond;
     struct brg_apireq *next;
 };

@@ -67,6 +67,12 @@ static void submit(struct brg *b, struct brg_apireq *q, struct api_result *res)
 
     pthread_mutex_lock(&b->q_lock);
     if (b->stopping) {
+        /* be_unsubscribe saw stopping false, but it turned true since: the
+         * loop will never run this request, and the API frees cb_data as
+         * soon as we return. Remove the subscription here, as be_unsubscribe
+         * does in the same state (under q_lock, the loop emits nothing). */
+        if (q->kind == BRG_REQ_UNSUBSCRIBE)
+            brg_room_unsubscribe(b, q->sub_id);
         pthread_mutex_unlock(&b->q_lock);
         brg_api_error(res, 503, NULL, "the bridge is shutting down");
         return;
@@ -88,6 +94,8 @@ static void submit(struct brg *b, struct brg_apireq *q, struct api_result *res)
     if (q->done) {
         *res = q->res;
         q->res.body = NULL; /* handed over to the API module */
+    } else {
+        q->abandoned = true; /* answer() undoes what nobody will read */
     }
     pthread_mutex_unlock(&b->q_lock);
     if (!q->done)
@@ -157,10 +165,18 @@ static struct brg_apireq *queue_pop(struct brg *b)
  * drops the loop's reference. */
 static void answer(struct brg *b, struct brg_apireq *q)
 {
+    bool abandoned;
+
     pthread_mutex_lock(&b->q_lock);
     q->done = true;
+    abandoned = q->abandoned;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&b->q_lock);
+    /* A SUBSCRIBE that timed out on the API side: be_subscribe returned an
+     * error and the API freed cb_data, so the subscription just made must
+     * go before any event can reach it (nothing is emitted in between). */
+    if (abandoned && q->kind == BRG_REQ_SUBSCRIBE && q->sub_id > 0)
+        brg_room_unsubscribe(b, q->sub_id);
     req_unref(b, q);
 }
 
@@ -223,6 +239,14 @@ void brg_backend_fail_all(struct brg *b)
     b->stopping = true;
     pthread_mutex_unlock(&b->q_lock);
     while ((q = queue_pop(b))) {
+        /* An UNSUBSCRIBE must still happen: the API frees cb_data once it
+         * is answered, and the legs removed next emit "left" events. Under
+         * q_lock, like the direct removals of API threads now stopping. */
+        if (q->kind == BRG_REQ_UNSUBSCRIBE) {
+            pthread_mutex_lock(&b->q_lock);
+            brg_room_unsubscribe(b, q->sub_id);
+            pthread_mutex_unlock(&b->q_lock);
+        }
         brg_api_error(&q->res, 503, NULL, "the bridge is shutting down");
         answer(b, q);
     }
@@ -276,6 +300,15 @@ static void be_unsubscribe(void *ctx, int64_t id)
         return;
     q->sub_id = id;
     submit(b, q, &res);
+    /* The contract (api.h) is that no callback runs once we return, and
+     * the API frees cb_data right after: past submit's time-out, keep
+     * waiting. The loop answers every queued request, at the latest in
+     * brg_backend_fail_all; a request refused as stopping was never queued
+     * (done stays false) but submit removed the subscription itself. */
+    pthread_mutex_lock(&b->q_lock);
+    while (!q->done && q->refs > 1)
+        pthread_cond_wait(&q->cond, &b->q_lock);
+    pthread_mutex_unlock(&b->q_lock);
     req_unref(b, q);
 }
 

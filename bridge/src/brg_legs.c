@@ -344,6 +344,14 @@ static void api_patch(struct brg *b, struct brg_leg *l, const json_t *body,
         json_array_foreach(v, i, e) {
             uint32_t id = (uint32_t)json_integer_value(e);
             struct brg_leg *o = brg_leg_find(b, id);
+
+            /* The API schema bounds the array with a constant of its own
+             * (API_EXCLUDE_MAX); ids[] must not rely on the two agreeing. */
+            if (n == MIX_MAX_EXCLUDE) {
+                brg_api_error(res, 422, "exclude", "at most %d participants can be excluded",
+                              MIX_MAX_EXCLUDE);
+                return;
+            }
             if (!o || o->room != l->room || o == l) {
                 brg_api_error(res, 422, "exclude",
                               "participant %u is not another participant of this room", id);

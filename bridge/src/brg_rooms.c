@@ -62,6 +62,7 @@ int brg_room_create(struct brg *b, const struct brg_room *rec, bool persist,
             brg_store_room_delete(b->store, r->rec.name);
         goto err;
     }
+    r->mix_live = 1;
     HASH_ADD_STR(b->rooms, rec.name, r);
     b->c.rooms_created++;
     if (out)
@@ -201,9 +202,16 @@ void brg_room_destroy(struct brg *b, struct brg_room_rt *r)
 
 void brg_room_released(struct brg *b, struct brg_room_rt *r)
 {
+    (void)b;
     /* A room whose mixer room was replaced (new rate or frame) gets the old
-     * one's release too: only a deleted room is freed. */
-    if (r && r->dying && !r->mix)
+     * one's release too: only a deleted room is freed, and only with its
+     * last release. A reshape followed at once by a delete has two releases
+     * in flight; freeing on the first made the second a use after free. */
+    if (!r)
+        return;
+    if (r->mix_live > 0)
+        r->mix_live--;
+    if (r->dying && !r->mix && r->mix_live == 0)
         free(r);
 }
 
@@ -295,6 +303,7 @@ static void api_update(struct brg *b, struct brg_room_rt *r, const json_t *body,
         if (rc == 0) {
             mix_room_destroy(r->mix);
             r->mix = nm;
+            r->mix_live++;
         }
     } else {
         rc = mix_room_update(r->mix, &s);

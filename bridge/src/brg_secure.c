@@ -292,6 +292,8 @@ static void answer_accept(struct brg *b, struct ovl_hs *hs, struct brg_conn *c,
     resp.sample_rate = r->rec.sample_rate;
     resp.frame_ms = r->rec.frame_ms;
     len = brg_join_resp_encode(&resp, app, sizeof(app));
+    if (len < 0)
+        ovl_hs_discard(hs); /* accept wipes it in every case; so must we */
     rc = len < 0 ? len
                  : ovl_hs_responder_accept(hs, &s->s, app, (size_t)len, now_ns(), out,
                                            sizeof(out), &n);
@@ -387,8 +389,12 @@ static bool rehandshake(struct brg *b, struct ovl_hs *hs, const struct ovl_rx *r
         resp.frame_ms = old->leg->room->rec.frame_ms;
         len = brg_join_resp_encode(&resp, app, sizeof(app));
     }
-    if (len < 0 || ovl_hs_responder_accept(hs, &old->s, app, (size_t)len, now_ns(), out,
-                                           sizeof(out), &n) != 0)
+    if (len < 0) {
+        ovl_hs_discard(hs); /* accept would have wiped it; do it here */
+        return true;
+    }
+    if (ovl_hs_responder_accept(hs, &old->s, app, (size_t)len, now_ns(), out,
+                                sizeof(out), &n) != 0)
         return true;
     sess_send(old, out, n);
     return true;
@@ -441,9 +447,12 @@ static void on_handshake(struct brg *b, struct ovl_hs *hs, const struct ovl_rx *
     sec(b)->handshakes_pending++;
     if (uv_queue_work(b->loop, &j->work, pin_work, pin_done) != 0) {
         sec(b)->handshakes_pending--;
+        answer_reject(b, &j->hs, c, addr, alen, "busy, try again");
+        /* Drop the job's hold on c only after the reply used it, and wipe
+         * the PIN and handshake state as pin_done does. */
         if (c)
             conn_unref(c);
-        answer_reject(b, &j->hs, c, addr, alen, "busy, try again");
+        sodium_memzero(j, sizeof(*j));
         free(j);
     }
 }
