@@ -23,8 +23,13 @@
  * lookup ends when a record is found (after the rest of that round, or a
  * grace period, so the newest version among the holders wins), or when
  * the k closest candidates that did not fail have all answered without
- * one (the DHT has no record), or when nothing is left to ask. A node
- * lookup ends on the same "k closest all answered" rule and yields them.
+ * one (the DHT has no record), or when nothing is left to ask. Records
+ * are mutable (newer versions replace older ones) and a replica can be
+ * stale, so a found record ends the lookup only once no candidate closer
+ * to the key than the closest holder is still unasked (those hold the
+ * freshest versions): otherwise the next round asks them (the rule of
+ * BitTorrent's BEP 44 mutable-item lookups, bounded). A node lookup ends
+ * on the "k closest all answered" rule and yields them.
  *
  * Thread: loop. Nothing here is shared.
  */
@@ -212,6 +217,8 @@ struct ovl_lookup {
     uint16_t inflight;      /* queries of the current round unanswered */
     bool found;
     bool done;
+    uint16_t holder;        /* index of the closest candidate that gave a
+                               record */
     uint64_t found_at;
     uint16_t rec_len;       /* best record found so far */
     uint8_t rec[OVL_RECORD_MAX];
@@ -248,8 +255,13 @@ void ovl_lookup_failed(struct ovl_lookup *l, const uint8_t id[32]);
 void ovl_lookup_value(struct ovl_lookup *l, const uint8_t id[32],
                       const struct ovl_record *r, uint64_t now);
 
-/* Value lookups: true once a record was found and either the round is
- * over or @grace has passed since (the caller then finishes). */
+/* Value lookups: a record was found and no closer candidate is left to
+ * ask (only answers still in flight could improve on it). */
+bool ovl_lookup_final(const struct ovl_lookup *l);
+
+/* Value lookups: true once the lookup is final and either the round is
+ * over or @grace has passed since the record was found (the caller then
+ * finishes). */
 bool ovl_lookup_can_finish(const struct ovl_lookup *l, uint64_t now,
                            uint64_t grace);
 

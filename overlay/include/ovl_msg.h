@@ -116,7 +116,9 @@ enum ovl_store_status {
     OVL_STORE_UNAUTHORIZED = 5, /* authority configured, cert missing/bad */
     OVL_STORE_FULL = 6,
     OVL_STORE_FAILED = 7,    /* SEARCH: no replica could be stored */
-    OVL_STORE__MAX = 7,
+    OVL_STORE_ELSEWHERE = 8, /* I know k live nodes closer to the key: not
+                                mine to keep */
+    OVL_STORE__MAX = 8,
 };
 
 /* VALUE status. */

@@ -131,9 +131,10 @@ struct ovl_node_timing {
     uint64_t hostcache_refresh;  /* peer: HOSTCACHE_GET (10 min) */
     uint64_t promote_uptime;     /* auto: uptime before a reach probe (1 h) */
     uint64_t link_idle;          /* close links idle this long (120 s) */
-    uint64_t cache_ttl;          /* supernode: cached lookup result (60 s) */
+    uint64_t cache_ttl;          /* supernode: cached lookup result (20 s);
+                                    a cached answer can be this stale */
     uint64_t neg_cache_ttl;      /* ... cached "unknown" (10 s) */
-    uint64_t lookup_grace;       /* wait for slower holders (150 ms) */
+    uint64_t lookup_grace;       /* wait for slower holders (400 ms) */
     uint64_t subscribe_ttl;      /* subscriptions (600 s) */
 };
 

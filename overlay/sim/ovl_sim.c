@@ -54,10 +54,16 @@ struct natmap {
     uint16_t eport;   /* external port (symmetric) */
 };
 
-struct shost {
-    struct ovl_node *node;
+/* What a node keeps pointers to: allocated apart from the host array,
+ * which moves as it grows. */
+struct hstable {
     struct ovl_identity id;
     struct ovl_rng_seeded rs;
+};
+
+struct shost {
+    struct ovl_node *node;
+    struct hstable *st;
     uint32_t gen;
     uint64_t timer_due;
     uint32_t pub_ip, priv_ip;
@@ -785,7 +791,9 @@ void ovl_sim_free(struct ovl_sim *s)
     for (uint32_t i = 0; i < s->nhosts; i++) {
         if (s->hosts[i].node)
             ovl_node_free(s->hosts[i].node);
-        ovl_identity_wipe(&s->hosts[i].id);
+        if (s->hosts[i].st)
+            ovl_identity_wipe(&s->hosts[i].st->id);
+        free(s->hosts[i].st);
         free(s->hosts[i].maps);
         free(s->hosts[i].tcps);
     }
@@ -823,11 +831,16 @@ int ovl_sim_add(struct ovl_sim *s, const struct ovl_sim_node_config *c,
     }
     x = &s->hosts[s->nhosts];
     memset(x, 0, sizeof(*x));
+    x->st = calloc(1, sizeof(*x->st));
+    if (x->st == NULL)
+        return -ENOMEM;
     ovl_rng_bytes(&s->rng, seed, sizeof(seed));
-    if (ovl_identity_from_seed(&x->id, seed) != 0)
+    if (ovl_identity_from_seed(&x->st->id, seed) != 0) {
+        free(x->st);
         return -EINVAL;
+    }
     ovl_rng_bytes(&s->rng, seed, sizeof(seed));
-    ovl_rng_seeded_init(&x->rs, seed);
+    ovl_rng_seeded_init(&x->st->rs, seed);
     x->timer_due = OVL_NEVER;
     x->pub_ip = IP_PUBLIC + s->nhosts;
     x->priv_ip = IP_PRIVATE + s->nhosts;
@@ -858,6 +871,15 @@ int ovl_sim_add(struct ovl_sim *s, const struct ovl_sim_node_config *c,
     return 0;
 }
 
+void ovl_sim_set_cert(struct ovl_sim *s, uint32_t h, const uint8_t *cert)
+{
+    struct shost *x = &s->hosts[h];
+
+    x->has_cert = cert != NULL;
+    if (cert)
+        memcpy(x->cert, cert, OVL_CERT_LEN);
+}
+
 int ovl_sim_set_bootstrap(struct ovl_sim *s, const struct ovl_contact *c,
                           size_t n)
 {
@@ -882,9 +904,9 @@ int ovl_sim_start(struct ovl_sim *s, uint32_t h)
     if (x->node)
         return -EALREADY;
     memset(&nc, 0, sizeof(nc));
-    nc.identity = &x->id;
+    nc.identity = &x->st->id;
     nc.rng.fn = ovl_rng_seeded_fn;
-    nc.rng.data = &x->rs;
+    nc.rng.data = &x->st->rs;
     nc.role_mode = (enum ovl_role_mode)x->mode;
     nc.handle = x->handle[0] ? x->handle : NULL;
     nc.cert = x->has_cert ? x->cert : NULL;
@@ -953,7 +975,7 @@ bool ovl_sim_alive(const struct ovl_sim *s, uint32_t h)
 const struct ovl_identity *ovl_sim_identity(const struct ovl_sim *s,
                                             uint32_t h)
 {
-    return &s->hosts[h].id;
+    return &s->hosts[h].st->id;
 }
 
 void ovl_sim_contact(const struct ovl_sim *s, uint32_t h, struct ovl_contact *c)
@@ -961,8 +983,8 @@ void ovl_sim_contact(const struct ovl_sim *s, uint32_t h, struct ovl_contact *c)
     const struct shost *x = &s->hosts[h];
 
     memset(c, 0, sizeof(*c));
-    memcpy(c->identity, x->id.ed_pk, 32);
-    memcpy(c->node_id, x->id.node_id, 32);
+    memcpy(c->identity, x->st->id.ed_pk, 32);
+    memcpy(c->node_id, x->st->id.node_id, 32);
     ovl_addr_v4(&c->udp, x->pub_ip, SIM_PORT);
     c->tcp_port = SIM_PORT;
     c->flags = x->tcp443 ? OVL_CF_TCP443 : 0;
@@ -981,7 +1003,8 @@ size_t ovl_sim_memory(const struct ovl_sim *s)
                ((size_t)s->tmask + 1) * sizeof(struct tmap_ent);
 
     for (uint32_t i = 0; i < s->nhosts; i++)
-        m += s->hosts[i].capmaps * sizeof(struct natmap) +
+        m += sizeof(struct hstable) +
+             s->hosts[i].capmaps * sizeof(struct natmap) +
              s->hosts[i].captcps * sizeof(uint32_t);
     for (size_t i = 0; i < s->nheap; i++)
         if (s->heap[i].p)

@@ -101,6 +101,10 @@ void ovl_sim_on_event(struct ovl_sim *s, ovl_sim_event_cb cb, void *data);
 int ovl_sim_add(struct ovl_sim *s, const struct ovl_sim_node_config *c,
                 uint32_t *host);
 
+/* Sets the certificate a host's node gets at its next start (identities
+ * exist from ovl_sim_add on, so a test can certify them in between). */
+void ovl_sim_set_cert(struct ovl_sim *s, uint32_t host, const uint8_t *cert);
+
 /* The bootstrap list given to nodes started from now on (copied). */
 int ovl_sim_set_bootstrap(struct ovl_sim *s, const struct ovl_contact *c,
                           size_t n);

@@ -463,6 +463,8 @@ void ovl_lookup_add(struct ovl_lookup *l, const struct ovl_contact *c)
         memmove(&l->cand[i], &l->cand[i + 1],
                 (size_t)(l->ncand - i - 1) * sizeof(l->cand[0]));
         l->ncand--;
+        if (l->found && i < l->holder)
+            l->holder--;
     }
     i = l->ncand;
     while (i > 0 &&
@@ -474,6 +476,8 @@ void ovl_lookup_add(struct ovl_lookup *l, const struct ovl_contact *c)
     memset(&l->cand[i], 0, sizeof(l->cand[i]));
     l->cand[i].c = *c;
     l->ncand++;
+    if (l->found && i <= l->holder)
+        l->holder++; /* the holder moved one place down */
 }
 
 /* True when the k nearest candidates that did not fail have answered. */
@@ -491,6 +495,16 @@ static bool k_closest_answered(const struct ovl_lookup *l)
     return seen > 0;
 }
 
+/* A found record is final when no candidate closer than its holder is
+ * left unasked. */
+static bool closer_unasked(const struct ovl_lookup *l)
+{
+    for (int i = 0; i < l->holder && i < l->ncand; i++)
+        if (l->cand[i].state == OVL_CAND_NEW)
+            return true;
+    return false;
+}
+
 size_t ovl_lookup_next(struct ovl_lookup *l, uint64_t now,
                        struct ovl_contact *out, size_t max)
 {
@@ -499,7 +513,7 @@ size_t ovl_lookup_next(struct ovl_lookup *l, uint64_t now,
     (void)now;
     if (l->done || l->inflight > 0)
         return 0;
-    if (l->found || k_closest_answered(l) ||
+    if ((l->found && !closer_unasked(l)) || (!l->found && k_closest_answered(l)) ||
         l->rounds >= OVL_LOOKUP_ROUNDS_MAX) {
         l->done = true;
         return 0;
@@ -512,6 +526,8 @@ size_t ovl_lookup_next(struct ovl_lookup *l, uint64_t now,
     for (int i = 0; i < l->ncand && n < want; i++) {
         if (l->cand[i].state != OVL_CAND_NEW)
             continue;
+        if (l->found && i >= l->holder)
+            break; /* only those closer than the holder remain to ask */
         l->cand[i].state = OVL_CAND_ASKED;
         l->cand[i].round = l->rounds;
         out[n++] = l->cand[i].c;
@@ -553,7 +569,10 @@ void ovl_lookup_value(struct ovl_lookup *l, const uint8_t id[32],
                       const struct ovl_record *r, uint64_t now)
 {
     struct ovl_record best;
+    int i = cand_find(l, id);
 
+    if (i >= 0 && (!l->found || i < l->holder))
+        l->holder = (uint16_t)i;
     if (!l->found || ovl_record_parse(&best, l->rec, l->rec_len) != 0 ||
         ovl_record_newer(r, &best)) {
         memcpy(l->rec, r->raw, r->raw_len);
@@ -565,10 +584,16 @@ void ovl_lookup_value(struct ovl_lookup *l, const uint8_t id[32],
     settle(l, id, OVL_CAND_ANSWERED);
 }
 
+bool ovl_lookup_final(const struct ovl_lookup *l)
+{
+    return l->found && !closer_unasked(l);
+}
+
 bool ovl_lookup_can_finish(const struct ovl_lookup *l, uint64_t now,
                            uint64_t grace)
 {
-    return l->found && (l->inflight == 0 || now >= l->found_at + grace);
+    return l->found && !closer_unasked(l) &&
+           (l->inflight == 0 || now >= l->found_at + grace);
 }
 
 size_t ovl_lookup_closest(const struct ovl_lookup *l, struct ovl_contact *out,

@@ -28,9 +28,9 @@ static const struct ovl_node_timing defaults = {
     .hostcache_refresh = 10 * 60 * S,
     .promote_uptime = 3600 * S,
     .link_idle = 120 * S,
-    .cache_ttl = 60 * S,
+    .cache_ttl = 20 * S,
     .neg_cache_ttl = 10 * S,
-    .lookup_grace = 150 * MS,
+    .lookup_grace = 400 * MS,
     .subscribe_ttl = 600 * S,
 };
 

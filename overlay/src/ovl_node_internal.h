@@ -186,6 +186,14 @@ struct ovl_op {
     uint16_t rec_len;
     uint8_t rtype;
     char name[OVL_NAME_MAX + 1];
+    /* SEARCH: who answered with which version (read repair) */
+    struct {
+        struct ovl_contact c;
+        uint64_t seq;
+        uint8_t type;
+    } holders[OVL_DHT_K];
+    uint8_t nholders;
+    uint16_t retried;              /* STORE: targets re-sent once (bits) */
     /* REACH */
     struct ovl_contact target;
     uint8_t result;
@@ -331,6 +339,8 @@ struct ovl_node {
     struct ovl_attempt *attempts;
     uint32_t next_attempt_id;
     uint8_t round_tried;
+    uint8_t rung_ok;               /* rungs that ever logged us in:
+                                      1 << OVL__ATT_* */
     uint64_t backoff, retry_at;
     bool refill_fallbacks;
     struct ovl_link *primary;      /* referenced */

@@ -233,6 +233,7 @@ static void attempt_done(struct ovl_node *n, struct ovl_attempt *a,
                 count_fallbacks(n) < n->fallbacks;
 
     ovl_hc_ok(&n->hc, a->c.node_id, ovl__wall_s(n, now));
+    n->rung_ok |= (uint8_t)(1u << a->state);
     if (!keep || n->pstate == OVL__P_LOGGING_OUT ||
         n->role == OVL_ROLE_SUPERNODE) {
         attempt_free(n, a, false, false, now);
@@ -285,12 +286,24 @@ static void attempt_rpc(struct ovl_node *n, struct ovl_rpc *r,
     attempt_next(n, a, now);
 }
 
-/* Picks up to @want candidates: fewest failures first, random among equals. */
+/* Whether contact @c could work, given what worked before: a node that
+ * only ever got in through TCP 443 (a strict firewall) skips supernodes
+ * that do not listen there. */
+static bool plausible(const struct ovl_node *n, const struct ovl_contact *c)
+{
+    return n->rung_ok != (1u << OVL__ATT_TCP_443) || (c->flags & OVL_CF_TCP443);
+}
+
+/* Picks up to @want candidates: plausible ones first, then fewest
+ * failures, random among equals. */
 static size_t pick(struct ovl_node *n, struct ovl_contact *out, size_t want)
 {
     size_t got = 0;
     uint8_t taken[OVL_HOSTCACHE_MAX] = {0};
+    bool any = false;
 
+    for (int i = 0; i < n->hc.n && !any; i++)
+        any = plausible(n, &n->hc.e[i].c) && !in_use(n, n->hc.e[i].c.node_id);
     while (got < want) {
         int best = -1;
         uint32_t best_r = 0;
@@ -300,7 +313,8 @@ static size_t pick(struct ovl_node *n, struct ovl_contact *out, size_t want)
             uint32_t r;
 
             if (taken[i] || in_use(n, e->c.node_id) ||
-                memcmp(e->c.node_id, n->id->node_id, 32) == 0)
+                memcmp(e->c.node_id, n->id->node_id, 32) == 0 ||
+                (any && !plausible(n, &e->c)))
                 continue;
             if (best >= 0 && e->fails > n->hc.e[best].fails)
                 continue;
@@ -975,10 +989,11 @@ void ovl__peer_house(struct ovl_node *n, uint64_t now)
             next = n->logout_deadline;
     } else if (n->role == OVL_ROLE_SUPERNODE) {
         /* A supernode's own records: refreshed here, stored directly. */
-        if (n->joined && n->handle_len && now >= n->presence_refresh_at)
-            ovl__publish_presence(n, now);
-        if (n->handle_len)
+        if (n->joined && n->handle_len) {
+            if (now >= n->presence_refresh_at)
+                ovl__publish_presence(n, now);
             next = n->presence_refresh_at;
+        }
     } else if (n->pstate == OVL__P_BACKOFF) {
         if (now >= n->retry_at)
             start_round(n, now);

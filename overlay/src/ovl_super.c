@@ -487,12 +487,9 @@ static void on_find_value(struct ovl_node *n, struct ovl_link *l,
             return;
         }
         n->stats.searches++;
-        e = ovl_store_get(&n->store, m->u.find_value.key,
-                          ovl__wall_s(n, now));
-        if (e) {
-            answer_value(n, l, m->rid, e->rec, e->len, 0, 0, now);
-            return;
-        }
+        /* Our own replica is not enough (it may be stale): only a cached
+         * search result answers at once; otherwise ask the DHT, our
+         * replica being one more answer (search_done). */
         c = ovl_cache_get(&n->cache, m->u.find_value.key, now,
                           ovl__wall_s(n, now));
         if (c) {
@@ -542,6 +539,18 @@ static void answer_store(struct ovl_node *n, struct ovl_link *l, uint32_t rid,
     reply(n, l, &a, rid, now);
 }
 
+/* Kademlia's responsibility: we keep a key only while we know fewer than
+ * k live nodes closer to it than we are. This keeps strays (and junk an
+ * attacker sprays at arbitrary nodes) out of the directory. */
+static bool responsible(const struct ovl_node *n, const uint8_t key[32])
+{
+    struct ovl_contact c[OVL_DHT_K];
+    size_t k = ovl_rt_closest(&n->rt, key, c, OVL_DHT_K, 1);
+
+    return k < OVL_DHT_K ||
+           ovl_id_cmp_dist(key, n->id->node_id, c[k - 1].node_id) < 0;
+}
+
 static void on_store(struct ovl_node *n, struct ovl_link *l,
                      const struct ovl_msg *m, uint64_t now)
 {
@@ -585,6 +594,14 @@ static void on_store(struct ovl_node *n, struct ovl_link *l,
             l->logged_out = true;
         }
         store_record(n, r.raw, r.raw_len, l, m->rid, 0, now);
+        return;
+    }
+    /* A replica that holds the key takes newer versions whatever it now
+     * thinks of its rank, or it would keep serving the old one. */
+    if (!responsible(n, r.key) &&
+        ovl_store_get(&n->store, r.key, ovl__wall_s(n, now)) == NULL) {
+        n->stats.stores_refused++;
+        answer_store(n, l, m->rid, OVL_STORE_ELSEWHERE, 0, 0, now);
         return;
     }
     st = keep(n, &r, now);
@@ -811,7 +828,9 @@ static void op_step(struct ovl_node *n, struct ovl_op *op, uint64_t now)
             return;
         }
         if (lk->inflight > 0) {
-            if (lk->found)
+            /* Final but answers still out: give them the grace period
+             * (can_finish was false, so it lies ahead). */
+            if (ovl_lookup_final(lk))
                 ovl__timer_set(n, &op->timer, lk->found_at + n->t.lookup_grace);
             return;
         }
@@ -867,12 +886,51 @@ static void store_done(struct ovl_node *n, struct ovl_op *op, uint64_t now)
     op_free(n, op);
 }
 
+/* Read repair: holders that answered with an older version get the
+ * newest (Kademlia stores a found value at the closest node that lacked
+ * it; this heals replicas that missed an update). */
+static void read_repair(struct ovl_node *n, struct ovl_op *op,
+                        const struct ovl_record *best, uint64_t now)
+{
+    struct ovl_msg m;
+
+    for (uint8_t i = 0; i < op->nholders; i++) {
+        struct ovl_link *l;
+
+        if (op->holders[i].seq > best->seq ||
+            (op->holders[i].seq == best->seq &&
+             op->holders[i].type == best->type))
+            continue;
+        l = ovl__link_udp(n, &op->holders[i].c, now);
+        memset(&m, 0, sizeof(m));
+        m.type = OVL_M_STORE;
+        m.u.store.record = best->raw;
+        m.u.store.record_len = (uint16_t)best->raw_len;
+        if (l)
+            ovl__send_msg(n, l, &m, OVL__OWN_NONE, 0, 0, now);
+    }
+}
+
 static void search_done(struct ovl_node *n, struct ovl_op *op, uint64_t now)
 {
     struct ovl_lookup *lk = op->lk;
-    struct ovl_record r;
+    const struct ovl_store_entry *e =
+        ovl_store_get(&n->store, lk->target, ovl__wall_s(n, now));
+    struct ovl_record r, mine;
     bool have = lk->found && ovl_record_parse(&r, lk->rec, lk->rec_len) == 0;
 
+    /* Our own replica is one more answer. */
+    if (e && ovl_record_parse(&mine, e->rec, e->len) == 0 &&
+        (!have || ovl_record_newer(&mine, &r))) {
+        memcpy(lk->rec, e->rec, e->len);
+        lk->rec_len = e->len;
+        have = ovl_record_parse(&r, lk->rec, lk->rec_len) == 0;
+    }
+    if (have) {
+        read_repair(n, op, &r, now);
+        if (e && ovl_record_newer(&r, &mine))
+            keep(n, &r, now);
+    }
     ovl_cache_put(&n->cache, lk->target, have ? &r : NULL, now);
     if (op->req_link) {
         answer_value(n, op->req_link, op->req_rid, have ? lk->rec : NULL,
@@ -923,6 +981,8 @@ static void op_finish(struct ovl_node *n, struct ovl_op *op, uint64_t now)
         for (size_t i = 0; i < k; i++) {
             struct ovl_link *l = ovl__link_udp(n, &c[i], now);
 
+            /* Remember the targets: a lost STORE is sent once more. */
+            op->holders[op->nholders++].c = c[i];
             memset(&m, 0, sizeof(m));
             m.type = OVL_M_STORE;
             m.u.store.record = op->rec;
@@ -1010,6 +1070,23 @@ static void op_rpc(struct ovl_node *n, struct ovl_op *op, struct ovl_rpc *r,
 
     if (op->phase == 1) {
         if (op->kind == OVL__OP_STORE) {
+            if (m == NULL && r->link && !r->link->dead) {
+                for (uint8_t i = 0; i < op->nholders; i++) {
+                    struct ovl_msg s;
+
+                    if (memcmp(op->holders[i].c.node_id, r->peer_id, 32) != 0 ||
+                        (op->retried & (1u << i)))
+                        continue;
+                    op->retried |= (uint16_t)(1u << i);
+                    memset(&s, 0, sizeof(s));
+                    s.type = OVL_M_STORE;
+                    s.u.store.record = op->rec;
+                    s.u.store.record_len = op->rec_len;
+                    if (ovl__send_msg(n, r->link, &s, OVL__OWN_OP, op->id,
+                                      n->t.rpc_timeout, now) == 0)
+                        return; /* still pending */
+                }
+            }
             if (m && m->type == OVL_M_STORE_OK &&
                 m->u.store_ok.status <= OVL_STORE_DUPLICATE)
                 op->acks++;
@@ -1042,6 +1119,12 @@ static void op_rpc(struct ovl_node *n, struct ovl_op *op, struct ovl_rpc *r,
             memcmp(rec.key, op->lk->target, 32) == 0) {
             ovl_cache_saw_seq(&n->cache, rec.key, rec.seq);
             ovl_lookup_value(op->lk, r->peer_id, &rec, now);
+            if (op->nholders < OVL_DHT_K && r->link) {
+                link_contact(r->link, &op->holders[op->nholders].c);
+                op->holders[op->nholders].seq = rec.seq;
+                op->holders[op->nholders].type = rec.type;
+                op->nholders++;
+            }
         } else {
             /* A forged or misfiled record counts as no answer of value. */
             ovl_lookup_answered(op->lk, r->peer_id);
@@ -1182,22 +1265,26 @@ int ovl__super_store(struct ovl_node *n, const uint8_t *rec, size_t len,
 int ovl__super_search(struct ovl_node *n, uint8_t rtype, const char *name,
                       uint64_t now, uint32_t token)
 {
-    uint8_t key[32];
-    uint16_t len;
-    uint64_t seq;
-    const uint8_t *rec;
-    struct ovl_op *op;
+    const struct ovl_cache_entry *c;
+    struct ovl_event *ev;
     struct ovl_record r;
+    struct ovl_op *op;
+    uint8_t key[32];
 
     ovl_record_key(key, rtype, name, strlen(name));
     n->stats.searches++;
-    rec = best_known(n, key, now, &len, &seq);
-    if (rec && ovl_record_parse(&r, rec, len) == 0) {
-        struct ovl_event *ev = ovl__event(n, OVL_NEV_LOOKUP);
-
+    c = ovl_cache_get(&n->cache, key, now, ovl__wall_s(n, now));
+    if (c) {
+        ev = ovl__event(n, OVL_NEV_LOOKUP);
         ev->token = token;
         ev->started = now;
-        ovl__event_from_record(ev, &r);
+        if (c->len && ovl_record_parse(&r, c->rec, c->len) == 0) {
+            ovl__event_from_record(ev, &r);
+        } else {
+            ev->rtype = rtype;
+            strcpy(ev->name, name);
+            ev->state = OVL_PS_UNKNOWN;
+        }
         return 0;
     }
     op = op_lookup(n, OVL__OP_SEARCH, OVL_LOOKUP_VALUE, key, now);

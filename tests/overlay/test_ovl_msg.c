@@ -299,7 +299,7 @@ Test(msg, rejection_table)
         {11, 8, 0, OVL_MD_BAD_COUNT, "store record_len 44 (< min)"},
         {11, 8, 4, OVL_MD_BAD_COUNT, "store record_len over max"},
         {11, 10, 1, OVL_MD_BAD_RESERVED, "store reserved"},
-        {12, 8, 8, OVL_MD_BAD_COUNT, "store_ok status 8"},
+        {12, 8, 9, OVL_MD_BAD_COUNT, "store_ok status 9"},
         {12, 9, 1, OVL_MD_BAD_RESERVED, "store_ok reserved"},
         {14, 8, 9, OVL_MD_BAD_COUNT, "value status 9"},
         {14, 9, 17, OVL_MD_BAD_COUNT, "value count 17"},
