@@ -548,7 +548,7 @@ int main(int argc, char **argv)
                mem_sn / nsn, mem_peer / npeer, rss / alive_nodes,
                (unsigned long long)st->events, t_build, t_churn - t_build,
                t_look - t_churn);
-        return 0;
+        goto out;
     }
     printf("chorus-bench-overlay: %u supernodes, %u peers, %.0f %% churn, "
            "%.1f %% UDP loss, seed %u\n",
@@ -589,6 +589,15 @@ int main(int argc, char **argv)
            (unsigned long long)st->tcp_connects);
     printf("wall time: build %.1f s, churn %.1f s, lookups %.1f s\n", t_build,
            t_churn - t_build, t_look - t_churn);
+out:
     ovl_sim_free(B.sim);
+    free(rcopy);
+    free(mcopy);
+    free(gone);
+    free(B.h);
+    free(B.user_host);
+    free(B.login_ms);
+    free(B.rounds);
+    free(B.msgs);
     return 0;
 }

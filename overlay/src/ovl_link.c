@@ -188,7 +188,7 @@ static struct ovl_link *link_new(struct ovl_node *n,
     l->addr = *addr;
     l->conn = conn;
     l->pq_tail = &l->pq;
-    l->created = l->last_rx = l->last_tx = now;
+    l->created = l->last_rx = l->last_tx = l->last_app = now;
     l->next = &n->links;
     l->prev = n->links.prev;
     n->links.prev->next = l;
@@ -293,11 +293,9 @@ void ovl__conn_connected(struct ovl_node *n, struct ovl_conn *c, uint64_t now)
     if (!c->outgoing || c->connected)
         return;
     c->connected = true;
-    if (c->link) {
-        ovl__peer_conn_up(n, c->link, now);
-        if (!c->link->dead)
-            link_flush(n, c->link, now);
-    }
+    /* What waited for the connection (a LOGIN, a PING) goes out now. */
+    if (c->link)
+        link_flush(n, c->link, now);
 }
 
 void ovl__conn_closed(struct ovl_node *n, struct ovl_conn *c, uint64_t now)
@@ -468,7 +466,7 @@ int ovl__link_send(struct ovl_node *n, struct ovl_link *l,
     if (len > OVL_MSG_MAX)
         return -EMSGSIZE;
     n->stats.tx_msgs++;
-    l->last_tx = now;
+    l->last_tx = l->last_app = now;
     if (l->conn && !l->conn->connected)
         return queue_msg(l, msg, len);
     if (n->plain) {
@@ -766,8 +764,7 @@ void ovl__link_close(struct ovl_node *n, struct ovl_link *l, uint64_t now)
 
 void ovl__link_schedule(struct ovl_node *n, struct ovl_link *l)
 {
-    uint64_t due = OVL_NEVER, last = l->last_rx > l->last_tx ? l->last_rx
-                                                             : l->last_tx;
+    uint64_t due = OVL_NEVER, last = l->last_app;
 
     if (l->dead)
         return;
@@ -807,7 +804,7 @@ static bool sess_timers(struct ovl_node *n, struct ovl_link *l,
 
 void ovl__link_timer(struct ovl_node *n, struct ovl_link *l, uint64_t now)
 {
-    uint64_t last = l->last_rx > l->last_tx ? l->last_rx : l->last_tx;
+    uint64_t last = l->last_app;
 
     if (l->dead)
         return;
@@ -819,6 +816,10 @@ void ovl__link_timer(struct ovl_node *n, struct ovl_link *l, uint64_t now)
         sess_free(l->in);
         l->in = NULL;
     }
+    /* Sessions gone with messages waiting: start afresh. */
+    if (!n->plain && l->out == NULL && l->in == NULL && l->npending &&
+        !(l->conn && !l->conn->connected))
+        link_flush(n, l, now);
     /* A crypto link whose sessions all ended is useless; so is a quiet
      * link nobody keeps. Signalling links are watched by their owners. */
     if (!n->plain && l->out == NULL && l->in == NULL && l->npending == 0 &&

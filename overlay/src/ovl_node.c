@@ -586,7 +586,7 @@ void ovl__dispatch(struct ovl_node *n, struct ovl_link *l, const uint8_t *buf,
         return;
     }
     n->stats.rx_msgs++;
-    l->last_rx = now;
+    l->last_rx = l->last_app = now;
     if ((m.flags & OVL_MF_DHT_MEMBER) && ovl_mtype_is_request(m.type) &&
         n->role == OVL_ROLE_SUPERNODE && l->conn == NULL)
         ovl__dht_seen(n, l, now);

@@ -82,7 +82,6 @@ struct ovl_pending {
 enum {
     OVL__LF_SIGNAL = 0x01,   /* peer side: a login session to a supernode */
     OVL__LF_ATTACHED = 0x02, /* supernode side: a peer logged in over it */
-    OVL__LF_PROBE = 0x04,    /* a reach probe: close when done */
     OVL__LF_DHT = 0x08,      /* remote is a DHT member */
 };
 
@@ -104,6 +103,10 @@ struct ovl_link {
     struct ovl_pending *pq, **pq_tail;
     uint8_t npending;
     uint64_t created, last_rx, last_tx;
+    uint64_t last_app;             /* last overlay message either way: the
+                                      idle rule ignores keepalives and
+                                      rekeys, which never stop by
+                                      themselves */
     /* signalling (either side) */
     uint64_t ping_due;             /* peer: next keepalive PING */
     uint8_t rpc_fails;             /* RPC timeouts since the last rx */
@@ -198,8 +201,7 @@ struct ovl_op {
     struct ovl_contact target;
     uint8_t result;
     bool relay;                    /* we are the relaying supernode */
-    uint8_t udp_rid_ok, tcp_state; /* dialling progress */
-    struct ovl_link *dial_udp, *dial_tcp;
+    struct ovl_link *dial_udp, *dial_tcp; /* our dials (referenced) */
 };
 
 /* Storage side of subscriptions: a supernode that wants NOTIFYs. */
@@ -443,7 +445,6 @@ void ovl__peer_start(struct ovl_node *n, uint64_t now);
 void ovl__peer_house(struct ovl_node *n, uint64_t now);
 void ovl__peer_link_closed(struct ovl_node *n, struct ovl_link *l,
                            uint64_t now);
-void ovl__peer_conn_up(struct ovl_node *n, struct ovl_link *l, uint64_t now);
 /* An RPC answer (@m, NULL on timeout) for a peer-side owner. */
 void ovl__peer_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
                         const struct ovl_msg *m, uint64_t now);

@@ -443,13 +443,6 @@ void ovl__peer_link_closed(struct ovl_node *n, struct ovl_link *l,
     start_round(n, now);
 }
 
-void ovl__peer_conn_up(struct ovl_node *n, struct ovl_link *l, uint64_t now)
-{
-    (void)n;
-    (void)l;
-    (void)now; /* the LOGIN waiting on the link goes out with the flush */
-}
-
 /* ---- Publishing -------------------------------------------------------------------------- */
 
 static size_t own_addrs(const struct ovl_node *n, struct ovl_addr *out)

@@ -152,15 +152,10 @@ static void op_free(struct ovl_node *n, struct ovl_op *op)
     op->next->prev = op->prev;
     if (op->req_link)
         ovl__link_unref(n, op->req_link);
-    for (int i = 0; i < 2; i++) {
-        struct ovl_link *d = i ? op->dial_tcp : op->dial_udp;
-
-        if (d == NULL)
-            continue;
-        if (!d->dead && (d->flags & OVL__LF_PROBE) && d->refs == 1)
-            d->flags &= (uint8_t)~OVL__LF_PROBE; /* idles out */
-        ovl__link_unref(n, d);
-    }
+    /* Dial links are left to idle out (120 s): closing them here could
+     * cut a session the target also uses for something else. */
+    ovl__link_unref(n, op->dial_udp);
+    ovl__link_unref(n, op->dial_tcp);
     free(op->lk);
     free(op->rec);
     free(op);
@@ -739,7 +734,6 @@ static void on_reach_probe(struct ovl_node *n, struct ovl_link *l,
     op->dial_udp = ovl__link_udp(n, &op->target, now);
     if (op->dial_udp) {
         ovl__link_ref(op->dial_udp);
-        op->dial_udp->flags |= OVL__LF_PROBE;
         if (ovl__send_msg(n, op->dial_udp, &q, OVL__OWN_DIAL, op->id,
                           n->t.probe_timeout, now) == 0)
             op->pending++;
@@ -748,7 +742,6 @@ static void on_reach_probe(struct ovl_node *n, struct ovl_link *l,
         op->dial_tcp = ovl__link_tcp(n, &op->target, op->target.tcp_port, now);
         if (op->dial_tcp) {
             ovl__link_ref(op->dial_tcp);
-            op->dial_tcp->flags |= OVL__LF_PROBE;
             memset(&q, 0, sizeof(q));
             q.type = OVL_M_PING;
             if (ovl__send_msg(n, op->dial_tcp, &q, OVL__OWN_DIAL, op->id,
