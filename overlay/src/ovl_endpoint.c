@@ -518,19 +518,13 @@ int ovl_hs_responder_reject(struct ovl_hs *hs, struct ovl_endpoint *ep,
     uint8_t e_sk[OVL_DH_LEN];
     int ret;
 
-    if (hs == NULL || ep == NULL || hs->state != OVL_HS_PENDING ||
-        (app == NULL && app_len)) {
+    if (ep == NULL) {
         ret = -EINVAL;
         goto out;
     }
-    if (app_len > OVL_HS_APP_MAX || OVL_RESP_MIN + app_len > hs->init_len) {
-        ret = -EMSGSIZE;
+    ret = ovl__hs_resp_check(hs, app, app_len, cap);
+    if (ret)
         goto out;
-    }
-    if (cap < OVL_RESP_MIN + app_len) {
-        ret = -ENOBUFS;
-        goto out;
-    }
     ovl_rng_bytes(&ep->rng, e_sk, sizeof(e_sk));
     ret = ovl__hs_respond(hs, OVL_RESP_REJECT, 0, e_sk, app, app_len, out,
                           out_len, NULL, NULL);

@@ -96,6 +96,13 @@ int ovl__hs_responder_handle_init(struct ovl_hs *hs,
 
 /* Responder: writes the RESP (OVL_RESP_MIN + app_len bytes) for @status.
  * With @send/@recv non-NULL also derives the transport keys. */
+/* The checks every responder verdict (accept or reject) makes before it
+ * writes a RESP: a pending handshake, a payload that fits, and a RESP never
+ * larger than its INIT (no amplification). Returns 0, -EINVAL, -EMSGSIZE or
+ * -ENOBUFS. */
+int ovl__hs_resp_check(const struct ovl_hs *hs, const uint8_t *app,
+                       size_t app_len, size_t cap);
+
 int ovl__hs_respond(struct ovl_hs *hs, uint8_t status, uint32_t sender,
                     const uint8_t e_sk[32], const uint8_t *app,
                     size_t app_len, uint8_t *out, size_t *out_len,

@@ -380,6 +380,18 @@ int ovl__session_handle_cookie(struct ovl_session *s,
 
 /* ---- Responder: accept ------------------------------------------------------- */
 
+int ovl__hs_resp_check(const struct ovl_hs *hs, const uint8_t *app,
+                       size_t app_len, size_t cap)
+{
+    if (hs == NULL || hs->state != OVL_HS_PENDING || (app == NULL && app_len))
+        return -EINVAL;
+    if (app_len > OVL_HS_APP_MAX || OVL_RESP_MIN + app_len > hs->init_len)
+        return -EMSGSIZE;
+    if (cap < OVL_RESP_MIN + app_len)
+        return -ENOBUFS;
+    return 0;
+}
+
 int ovl_hs_responder_accept(struct ovl_hs *hs, struct ovl_session *s,
                             const uint8_t *app, size_t app_len, uint64_t now,
                             uint8_t *out, size_t cap, size_t *out_len)
@@ -389,20 +401,13 @@ int ovl_hs_responder_accept(struct ovl_hs *hs, struct ovl_session *s,
     uint32_t index;
     int ret, slot;
 
-    if (hs == NULL || s == NULL || s->ep == NULL || out == NULL ||
-        out_len == NULL || hs->state != OVL_HS_PENDING ||
-        (app == NULL && app_len)) {
+    if (s == NULL || s->ep == NULL || out == NULL || out_len == NULL) {
         ret = -EINVAL;
         goto out;
     }
-    if (app_len > OVL_HS_APP_MAX || OVL_RESP_MIN + app_len > hs->init_len) {
-        ret = -EMSGSIZE;
+    ret = ovl__hs_resp_check(hs, app, app_len, cap);
+    if (ret)
         goto out;
-    }
-    if (cap < OVL_RESP_MIN + app_len) {
-        ret = -ENOBUFS;
-        goto out;
-    }
     if (s->have_remote ? sodium_memcmp(s->remote_identity,
                                        hs->remote_identity,
                                        OVL_ED_PK_LEN) != 0
