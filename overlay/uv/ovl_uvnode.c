@@ -1,0 +1,1074 @@
+/*
+ * ovl_uvnode.c: see ovl_uvnode.h.
+ *
+ * Shape: everything the node produces goes through flush(), which drains
+ * outputs (sockets) and events (callbacks) until both are empty, then
+ * re-arms the one timer. Handles are freed in their close callbacks; the
+ * driver itself is freed when the last handle has closed.
+ */
+#include "ovl_uvnode.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ovl_identity.h"
+#include "ovl_stun.h"
+#include "ovl_uv.h"
+
+enum {
+    CONN_BUCKETS = 1024,
+    DEF_ACCEPT_IDLE_MS = 10000,
+    DEF_MAX_CONNS = 4096,
+    DEF_MAX_CONNS_PER_IP = 64,
+    LOGOUT_WAIT_MS = 2000,
+    HOSTCACHE_SAVE_MS = 60000,
+    HOUSEKEEP_MS = 1000,
+    /* A connection whose unsent bytes pass this is too slow to keep: the
+     * overlay's messages are small, so this is a peer that stopped
+     * reading, and holding its backlog would let it grow our memory. */
+    TCP_SENDQ_MAX = 512 * 1024,
+};
+
+struct uconn {
+    uv_tcp_t tcp;               /* first: handle data points here */
+    struct ovl_uvnode *u;
+    struct uconn *next;         /* bucket chain */
+    uint32_t id;
+    bool accepted;
+    bool got_bytes;             /* accepted: anything arrived yet */
+    bool reading;
+    bool dead;                  /* closing; the node knows */
+    uint64_t since;             /* accepted at (node clock) */
+    struct ovl_addr peer;
+    uv_connect_t creq;
+};
+
+struct ovl_uvnode {
+    uv_loop_t *loop;
+    struct ovl_uvnode_config cfg;
+    struct ovl_node *node;
+    uv_udp_t udp;
+    uv_tcp_t lis, lis443;
+    bool has_lis, has_lis443;
+    uv_timer_t timer;           /* the node's */
+    uv_timer_t house;           /* idle connections, host cache saving */
+    /* NAT discovery on its own socket. */
+    uv_udp_t nat_udp;
+    uv_timer_t nat_timer;
+    bool has_nat;
+    bool nat_started;
+    struct ovl_nat nat;
+    struct ovl_stun_addr nat_server;
+    struct uconn *conns[CONN_BUCKETS];
+    uint32_t nconns;
+    uint16_t udp_port, tcp_port;
+    struct ovl_addr local;
+    struct ovl_uvnode_counters ctr;
+    uint64_t hc_saved_at;       /* node clock */
+    size_t hc_saved_len;
+    uint8_t hc_saved_hash[16];
+    /* Flushing and closing. */
+    bool in_flush, flush_again;
+    bool closing, logging_out, torn_down, handles_closed;
+    int open_handles;
+    uv_timer_t logout_timer;
+    ovl_uvnode_closed_cb done;
+    void *done_data;
+};
+
+static void flush(struct ovl_uvnode *u);
+static void teardown(struct ovl_uvnode *u);
+static void on_nat_timer(uv_timer_t *t);
+
+/* ---- addresses ----------------------------------------------------------- */
+
+int ovl_uv_addr_from_sockaddr(struct ovl_addr *a, const struct sockaddr *sa)
+{
+    memset(a, 0, sizeof(*a));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+        a->family = OVL_AF_INET;
+        a->port = ntohs(s4->sin_port);
+        memcpy(a->ip, &s4->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+        a->port = ntohs(s6->sin6_port);
+        if (memcmp(&s6->sin6_addr, v4mapped, 12) == 0) {
+            a->family = OVL_AF_INET;
+            memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
+        } else {
+            a->family = OVL_AF_INET6;
+            memcpy(a->ip, &s6->sin6_addr, 16);
+        }
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+int ovl_uv_addr_to_sockaddr(const struct ovl_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == OVL_AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(a->port);
+        memcpy(&s4->sin_addr, a->ip, 4);
+        return (int)sizeof(*s4);
+    }
+    if (a->family == OVL_AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        return (int)sizeof(*s6);
+    }
+    return -EAFNOSUPPORT;
+}
+
+static void addr_to_stun(struct ovl_stun_addr *s, const struct ovl_addr *a)
+{
+    memset(s, 0, sizeof(*s));
+    s->family = a->family == OVL_AF_INET6 ? OVL_STUN_FAMILY_IPV6 : OVL_STUN_FAMILY_IPV4;
+    s->port = a->port;
+    memcpy(s->ip, a->ip, a->family == OVL_AF_INET6 ? 16 : 4);
+}
+
+/* Resolves @host (a literal, or a name: blocking, used at start only). */
+static int resolve(const char *host, uint16_t port, struct ovl_addr *a)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+    int rc;
+
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+        return -EINVAL;
+    rc = ovl_uv_addr_from_sockaddr(a, res->ai_addr);
+    freeaddrinfo(res);
+    if (rc)
+        return -EINVAL;
+    a->port = port;
+    return 0;
+}
+
+int ovl_uv_contact_parse(struct ovl_contact *c, const char *text)
+{
+    char key[80], host[256];
+    const char *at = strchr(text, '@'), *hp, *colon;
+    unsigned long port;
+    char *end;
+    size_t klen, hlen;
+
+    memset(c, 0, sizeof(*c));
+    if (at == NULL)
+        return -EINVAL;
+    klen = (size_t)(at - text);
+    if (klen == 0 || klen >= sizeof(key))
+        return -EINVAL;
+    memcpy(key, text, klen);
+    key[klen] = '\0';
+    if (ovl_pk_from_text(c->identity, key) != 0)
+        return -EINVAL;
+    hp = at + 1;
+    if (*hp == '[') {
+        const char *close = strchr(hp, ']');
+
+        if (close == NULL || close[1] != ':')
+            return -EINVAL;
+        hlen = (size_t)(close - hp - 1);
+        hp++;
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            return -EINVAL;
+        hlen = (size_t)(colon - hp);
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, hp, hlen);
+    host[hlen] = '\0';
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (errno || *end != '\0' || end == colon + 1 || port == 0 || port > 65535)
+        return -EINVAL;
+    if (resolve(host, (uint16_t)port, &c->udp) != 0)
+        return -EINVAL;
+    c->tcp_port = (uint16_t)port;
+    ovl_node_id(c->node_id, c->identity);
+    return 0;
+}
+
+void ovl_uv_contact_format(char *out, size_t cap, const struct ovl_contact *c)
+{
+    char key[OVL_PK_TEXT_LEN], addr[64];
+
+    ovl_pk_to_text(key, c->identity);
+    ovl_addr_to_text(addr, sizeof(addr), &c->udp);
+    snprintf(out, cap, "%s@%s", key, addr);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static struct uconn **conn_slot(struct ovl_uvnode *u, uint32_t id)
+{
+    struct uconn **p = &u->conns[id % CONN_BUCKETS];
+
+    while (*p && (*p)->id != id)
+        p = &(*p)->next;
+    return p;
+}
+
+static struct uconn *conn_find(struct ovl_uvnode *u, uint32_t id)
+{
+    return *conn_slot(u, id);
+}
+
+static void conn_unlink(struct ovl_uvnode *u, struct uconn *c)
+{
+    struct uconn **p = conn_slot(u, c->id);
+
+    if (*p == c) {
+        *p = c->next;
+        u->nconns--;
+    }
+}
+
+static void handle_gone(struct ovl_uvnode *u)
+{
+    u->open_handles--;
+    if (u->open_handles == 0 && u->torn_down) {
+        ovl_uvnode_closed_cb done = u->done;
+        void *data = u->done_data;
+
+        free(u);
+        if (done)
+            done(data);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct uconn *c = (struct uconn *)h;
+    struct ovl_uvnode *u = c->u;
+
+    free(c);
+    handle_gone(u);
+}
+
+/* Closes @c; @tell: the node did not ask for it, so it hears of it. */
+static void conn_close(struct ovl_uvnode *u, struct uconn *c, bool tell)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    conn_unlink(u, c);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    if (tell && u->node && !u->torn_down) {
+        ovl_node_tcp_closed(u->node, c->id, ovl_uvnode_now(u));
+        flush(u);
+    }
+}
+
+static struct uconn *conn_new(struct ovl_uvnode *u, uint32_t id)
+{
+    struct uconn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    if (uv_tcp_init(u->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    u->open_handles++;
+    c->tcp.data = c;
+    c->u = u;
+    c->id = id;
+    return c;
+}
+
+static void conn_insert(struct ovl_uvnode *u, struct uconn *c)
+{
+    struct uconn **p = &u->conns[c->id % CONN_BUCKETS];
+
+    c->next = *p;
+    *p = c;
+    u->nconns++;
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct uconn *c = s->data;
+    struct ovl_uvnode *u = c->u;
+
+    if (c->dead)
+        return;
+    if (nread < 0) {
+        conn_close(u, c, true);
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->got_bytes = true;
+    ovl_node_tcp_recv(u->node, c->id, (const uint8_t *)buf->base, (size_t)nread,
+                      ovl_uvnode_now(u));
+    flush(u);
+}
+
+static void conn_start_reading(struct ovl_uvnode *u, struct uconn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, ovl_uv_alloc_slab, on_tcp_read) == 0)
+        c->reading = true;
+    else
+        conn_close(u, c, true);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct uconn *c = req->data;
+    struct ovl_uvnode *u = c->u;
+
+    if (c->dead)
+        return;
+    if (status != 0) {
+        conn_close(u, c, true);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 30);
+    ovl_node_tcp_connected(u->node, c->id, ovl_uvnode_now(u));
+    flush(u);
+    if (!c->dead)
+        conn_start_reading(u, c);
+}
+
+static void do_connect(struct ovl_uvnode *u, uint32_t id, const struct ovl_addr *to)
+{
+    struct sockaddr_storage ss;
+    struct uconn *c;
+
+    if (u->nconns >= (u->cfg.max_conns ? u->cfg.max_conns : DEF_MAX_CONNS) ||
+        ovl_uv_addr_to_sockaddr(to, &ss) < 0 || (c = conn_new(u, id)) == NULL) {
+        /* The node expects an answer to every connect. */
+        ovl_node_tcp_closed(u->node, id, ovl_uvnode_now(u));
+        return;
+    }
+    conn_insert(u, c);
+    c->peer = *to;
+    c->creq.data = c;
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&ss, on_connected) != 0)
+        conn_close(u, c, true);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void do_send(struct ovl_uvnode *u, uint32_t id, const uint8_t *data, size_t len)
+{
+    struct uconn *c = conn_find(u, id);
+    uv_write_t *req;
+    uv_buf_t b;
+
+    if (c == NULL || c->dead)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_SENDQ_MAX)
+        goto fail;
+    req = malloc(sizeof(*req) + len);
+    if (req == NULL)
+        goto fail;
+    memcpy(req + 1, data, len);
+    b = uv_buf_init((char *)(req + 1), (unsigned)len);
+    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        free(req);
+        goto fail;
+    }
+    return;
+fail:
+    u->ctr.tcp_write_dropped++;
+    conn_close(u, c, true);
+}
+
+static uint32_t conns_from_ip(struct ovl_uvnode *u, const struct ovl_addr *a)
+{
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < CONN_BUCKETS; i++)
+        for (struct uconn *c = u->conns[i]; c; c = c->next)
+            if (c->accepted && c->peer.family == a->family &&
+                memcmp(c->peer.ip, a->ip, 16) == 0)
+                n++;
+    return n;
+}
+
+static void on_accept(uv_stream_t *lis, int status)
+{
+    struct ovl_uvnode *u = lis->data;
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    struct uconn *c;
+    uint32_t maxc = u->cfg.max_conns ? u->cfg.max_conns : DEF_MAX_CONNS;
+    uint32_t maxip = u->cfg.max_conns_per_ip ? u->cfg.max_conns_per_ip : DEF_MAX_CONNS_PER_IP;
+
+    if (status != 0 || u->closing)
+        return;
+    c = conn_new(u, 0);
+    if (c == NULL)
+        return;
+    if (uv_accept(lis, (uv_stream_t *)&c->tcp) != 0 ||
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0 ||
+        ovl_uv_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss) != 0 ||
+        u->nconns >= maxc || conns_from_ip(u, &c->peer) >= maxip) {
+        u->ctr.tcp_refused_cap++;
+        c->dead = true;
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    u->ctr.tcp_accepted++;
+    c->accepted = true;
+    c->since = ovl_uvnode_now(u);
+    c->id = ovl_node_tcp_accepted(u->node, &c->peer, c->since);
+    conn_insert(u, c);
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 30);
+    conn_start_reading(u, c);
+    flush(u);
+}
+
+/* ---- UDP ----------------------------------------------------------------- */
+
+static void udp_send(struct ovl_uvnode *u, uv_udp_t *udp, const struct ovl_addr *to,
+                     const uint8_t *data, size_t len)
+{
+    struct sockaddr_storage ss;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+
+    /* try_send: datagrams are best effort, and a full socket buffer is
+     * congestion the protocol's retries already handle. */
+    if (ovl_uv_addr_to_sockaddr(to, &ss) < 0 ||
+        uv_udp_try_send(udp, &b, 1, (const struct sockaddr *)&ss) < 0)
+        u->ctr.udp_send_errors++;
+}
+
+static bool looks_like_stun(const uint8_t *buf, size_t len)
+{
+    /* RFC 8489: two top bits zero, magic cookie at offset 4. */
+    return len >= 20 && (buf[0] & 0xc0) == 0 && buf[4] == 0x21 && buf[5] == 0x12 &&
+           buf[6] == 0xa4 && buf[7] == 0x42;
+}
+
+static void stun_answer(struct ovl_uvnode *u, const uint8_t *buf, size_t len,
+                        const struct sockaddr *from)
+{
+    struct ovl_stun_server srv = {.software = u->cfg.software, .mapped_address = true};
+    enum ovl_stun_drop drop = OVL_STUN_DROP_NONE;
+    uint8_t out[OVL_STUN_RESP_MAX];
+    struct ovl_stun_reply reply;
+    struct ovl_stun_addr src;
+    uv_buf_t b;
+
+    /* Only supernodes serve discovery; a peer's port is not a public
+     * service. Answers are never larger than OVL_STUN_RESP_MAX and go
+     * only to the request's source: no amplification beyond ~2x. */
+    if (ovl_node_role(u->node) != OVL_ROLE_SUPERNODE ||
+        ovl_stun_addr_from_sockaddr(&src, from) != 0 ||
+        ovl_stun_server_handle(&srv, buf, len, &src, NULL, out, sizeof(out), &reply,
+                               &drop) != 0 ||
+        reply.len == 0) {
+        u->ctr.stun_dropped++;
+        return;
+    }
+    b = uv_buf_init((char *)out, (unsigned)reply.len);
+    if (uv_udp_try_send(&u->udp, &b, 1, from) < 0)
+        u->ctr.udp_send_errors++;
+    else
+        u->ctr.stun_answered++;
+}
+
+static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *from, unsigned flags)
+{
+    struct ovl_uvnode *u = h->data;
+    struct ovl_addr src;
+
+    (void)flags;
+    if (nread <= 0 || from == NULL || u->torn_down)
+        return;
+    if (looks_like_stun((const uint8_t *)buf->base, (size_t)nread)) {
+        stun_answer(u, (const uint8_t *)buf->base, (size_t)nread, from);
+        return;
+    }
+    if (ovl_uv_addr_from_sockaddr(&src, from) != 0)
+        return;
+    ovl_node_udp_recv(u->node, &src, (const uint8_t *)buf->base, (size_t)nread,
+                      ovl_uvnode_now(u));
+    flush(u);
+}
+
+/* ---- NAT discovery ------------------------------------------------------- */
+
+static void nat_pump(struct ovl_uvnode *u, int evbits)
+{
+    uint64_t now_ms = uv_now(u->loop), due;
+    uint8_t out[OVL_STUN_REQ_MAX];
+    struct ovl_stun_addr dst;
+    size_t len;
+
+    while (ovl_nat_next_datagram(&u->nat, now_ms, out, sizeof(out), &len, &dst) == 1) {
+        struct sockaddr_storage ss;
+        uv_buf_t b = uv_buf_init((char *)out, (unsigned)len);
+
+        if (ovl_stun_addr_to_sockaddr(&dst, &ss) < 0 ||
+            uv_udp_try_send(&u->nat_udp, &b, 1, (const struct sockaddr *)&ss) < 0)
+            u->ctr.udp_send_errors++;
+    }
+    if ((evbits & OVL_NAT_EV_DONE) && u->cfg.on_nat)
+        u->cfg.on_nat(u, ovl_nat_result(&u->nat), u->cfg.data);
+    due = ovl_nat_next_timer(&u->nat);
+    if (due == UINT64_MAX)
+        uv_timer_stop(&u->nat_timer);
+    else
+        uv_timer_start(&u->nat_timer, on_nat_timer, due > now_ms ? due - now_ms : 0, 0);
+}
+
+static void on_nat_timer(uv_timer_t *t)
+{
+    struct ovl_uvnode *u = t->data;
+
+    nat_pump(u, ovl_nat_timeout(&u->nat, uv_now(u->loop)));
+}
+
+static void on_nat_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *from, unsigned flags)
+{
+    struct ovl_uvnode *u = h->data;
+    struct ovl_stun_addr src;
+    int ev;
+
+    (void)flags;
+    if (nread <= 0 || from == NULL || u->torn_down ||
+        ovl_stun_addr_from_sockaddr(&src, from) != 0)
+        return;
+    ev = ovl_nat_recv(&u->nat, (const uint8_t *)buf->base, (size_t)nread, &src,
+                      uv_now(u->loop));
+    nat_pump(u, ev < 0 ? 0 : ev);
+}
+
+/* (Re)starts discovery against @sn (the supernode we attached to), with a
+ * second supernode from the host cache for the mapping test. */
+static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
+{
+    struct ovl_hostcache *hc = ovl_node_hostcache(u->node);
+    struct ovl_nat_config nc = {0};
+    struct ovl_stun_addr srv;
+
+    if (!u->has_nat || u->closing)
+        return;
+    addr_to_stun(&srv, &sn->udp);
+    if (u->nat_started && ovl_stun_addr_eq(&srv, &u->nat_server))
+        return; /* same server: the periodic refresh carries on */
+    nc.server = srv;
+    for (uint16_t i = 0; i < hc->n; i++) {
+        if (memcmp(hc->e[i].c.node_id, sn->node_id, OVL_NODE_ID_LEN) != 0 &&
+            !ovl_addr_eq(&hc->e[i].c.udp, &sn->udp)) {
+            addr_to_stun(&nc.second, &hc->e[i].c.udp);
+            break;
+        }
+    }
+    addr_to_stun(&nc.local, &u->local);
+    {
+        struct sockaddr_storage ss;
+        int sl = sizeof(ss);
+
+        if (uv_udp_getsockname(&u->nat_udp, (struct sockaddr *)&ss, &sl) == 0)
+            nc.local.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    nc.rto_ms = u->cfg.nat_rto_ms;
+    nc.rc = u->cfg.nat_rc;
+    nc.refresh_ms = u->cfg.nat_refresh_ms;
+    nc.software = u->cfg.software;
+    ovl_nat_init(&u->nat, &nc);
+    u->nat_server = srv;
+    u->nat_started = true;
+    ovl_nat_start(&u->nat, uv_now(u->loop));
+    nat_pump(u, 0);
+}
+
+/* ---- host cache file ----------------------------------------------------- */
+
+static void hc_load(struct ovl_uvnode *u)
+{
+    uint8_t *buf = NULL;
+    FILE *f;
+    long sz;
+
+    if (u->cfg.hostcache_path == NULL)
+        return;
+    f = fopen(u->cfg.hostcache_path, "rb");
+    if (f == NULL)
+        return;
+    if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) > 0 && sz < (1 << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)sz)) != NULL &&
+        fread(buf, 1, (size_t)sz, f) == (size_t)sz) {
+        /* A corrupt file is ignored: the bootstrap list still seeds. */
+        (void)ovl_hc_load(ovl_node_hostcache(u->node), buf, (size_t)sz);
+    }
+    free(buf);
+    fclose(f);
+}
+
+/* Writes the host cache (temporary file + rename, so a crash never leaves
+ * half a file) when it changed. Small and rare: done on the loop. */
+static void hc_save(struct ovl_uvnode *u)
+{
+    const struct ovl_hostcache *hc;
+    char tmp[4096];
+    uint8_t *buf;
+    int len, fd;
+    bool ok = false;
+
+    if (u->cfg.hostcache_path == NULL || u->node == NULL)
+        return;
+    hc = ovl_node_hostcache(u->node);
+    buf = malloc(ovl_hc_save_size(hc));
+    if (buf == NULL)
+        return;
+    len = ovl_hc_save(hc, buf, ovl_hc_save_size(hc));
+    if (len <= 0)
+        goto out;
+    if ((size_t)len == u->hc_saved_len) {
+        uint8_t h[16];
+
+        /* last_seen moves every refresh; compare the whole image. */
+        crypto_generichash(h, sizeof(h), buf, (size_t)len, NULL, 0);
+        if (memcmp(h, u->hc_saved_hash, sizeof(h)) == 0)
+            goto out;
+    }
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", u->cfg.hostcache_path) >= (int)sizeof(tmp))
+        goto out;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto out;
+    ok = write(fd, buf, (size_t)len) == len;
+    ok = (close(fd) == 0) && ok;
+    if (ok && rename(tmp, u->cfg.hostcache_path) == 0) {
+        u->hc_saved_len = (size_t)len;
+        crypto_generichash(u->hc_saved_hash, sizeof(u->hc_saved_hash), buf, (size_t)len, NULL, 0);
+    } else {
+        unlink(tmp);
+    }
+out:
+    free(buf);
+}
+
+/* ---- the node's timer, housekeeping, flushing ---------------------------- */
+
+uint64_t ovl_uvnode_now(const struct ovl_uvnode *u)
+{
+    (void)u;
+    return uv_hrtime();
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct ovl_uvnode *u = t->data;
+
+    ovl_node_timers(u->node, ovl_uvnode_now(u));
+    flush(u);
+}
+
+static void on_house(uv_timer_t *t)
+{
+    struct ovl_uvnode *u = t->data;
+    uint64_t now = ovl_uvnode_now(u);
+    uint64_t idle = (uint64_t)(u->cfg.accept_idle_ms ? u->cfg.accept_idle_ms
+                                                     : DEF_ACCEPT_IDLE_MS) * 1000000ull;
+
+    /* Accepted connections that never said a word hold a slot and a
+     * descriptor for nothing: a slow-loris. Close them. */
+    for (size_t i = 0; i < CONN_BUCKETS; i++) {
+        struct uconn *c = u->conns[i], *next;
+
+        for (; c; c = next) {
+            next = c->next;
+            if (c->accepted && !c->got_bytes && now - c->since > idle) {
+                u->ctr.tcp_idle_closed++;
+                conn_close(u, c, true);
+            }
+        }
+    }
+    if (now - u->hc_saved_at > HOSTCACHE_SAVE_MS * 1000000ull) {
+        u->hc_saved_at = now;
+        hc_save(u);
+    }
+}
+
+static void handle_event(struct ovl_uvnode *u, const struct ovl_event *ev)
+{
+    if (ev->kind == OVL_NEV_LOGGED_IN && ev->supernode.udp.family != OVL_AF_NONE &&
+        ovl_node_role(u->node) == OVL_ROLE_PEER)
+        nat_start(u, &ev->supernode);
+    if (ev->kind == OVL_NEV_LOGGED_OUT && u->logging_out) {
+        u->logging_out = false;
+        teardown(u);
+    }
+}
+
+static void flush(struct ovl_uvnode *u)
+{
+    struct ovl_event ev;
+    struct ovl_out o;
+    uint64_t due, now;
+    bool more;
+
+    if (u->torn_down || u->node == NULL)
+        return;
+    if (u->in_flush) {
+        u->flush_again = true;
+        return;
+    }
+    u->in_flush = true;
+    do {
+        u->flush_again = false;
+        more = false;
+        while (!u->torn_down && ovl_node_out_next(u->node, &o)) {
+            switch (o.kind) {
+            case OVL_OUT_UDP_SEND:
+                udp_send(u, &u->udp, &o.addr, o.data, o.len);
+                break;
+            case OVL_OUT_TCP_CONNECT:
+                do_connect(u, o.conn, &o.addr);
+                break;
+            case OVL_OUT_TCP_SEND:
+                do_send(u, o.conn, o.data, o.len);
+                break;
+            case OVL_OUT_TCP_CLOSE: {
+                struct uconn *c = conn_find(u, o.conn);
+
+                if (c)
+                    conn_close(u, c, false);
+                break;
+            }
+            }
+        }
+        while (!u->torn_down && ovl_node_event_next(u->node, &ev)) {
+            more = true;
+            handle_event(u, &ev);
+            if (u->cfg.on_event && !u->torn_down)
+                u->cfg.on_event(u, &ev, u->cfg.data);
+        }
+    } while (!u->torn_down && (more || u->flush_again));
+    u->in_flush = false;
+    if (u->torn_down) {
+        teardown(u); /* finish what a callback started */
+        return;
+    }
+    due = ovl_node_next_timer(u->node);
+    now = ovl_uvnode_now(u);
+    if (due == OVL_NEVER) {
+        uv_timer_stop(&u->timer);
+        return;
+    }
+    /* Round up to the loop's millisecond clock so the timer never fires
+     * just before the node's deadline and spins. */
+    uv_timer_start(&u->timer, on_timer, due > now ? (due - now + 999999) / 1000000 : 0, 0);
+}
+
+void ovl_uvnode_flush(struct ovl_uvnode *u)
+{
+    flush(u);
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static void pick_advertise(struct ovl_uvnode *u, const struct sockaddr *bound)
+{
+    uv_interface_address_t *ifs = NULL;
+    int nifs = 0;
+
+    ovl_uv_addr_from_sockaddr(&u->local, bound);
+    if (u->cfg.advertise_ip) {
+        struct ovl_addr a;
+
+        if (resolve(u->cfg.advertise_ip, u->local.port, &a) == 0)
+            u->local = a;
+        return;
+    }
+    if (u->local.family == OVL_AF_INET && memcmp(u->local.ip, "\0\0\0\0", 4) != 0)
+        return;
+    /* Wildcard: the first non-loopback IPv4, else loopback. */
+    ovl_addr_v4(&u->local, 0x7f000001u, u->local.port);
+    if (uv_interface_addresses(&ifs, &nifs) != 0)
+        return;
+    for (int i = 0; i < nifs; i++) {
+        if (!ifs[i].is_internal && ifs[i].address.address4.sin_family == AF_INET) {
+            ovl_uv_addr_from_sockaddr(&u->local,
+                                      (const struct sockaddr *)&ifs[i].address.address4);
+            break;
+        }
+    }
+    u->local.port = u->udp_port;
+    uv_free_interface_addresses(ifs, nifs);
+}
+
+static int bind_sockets(struct ovl_uvnode *u, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss), rc;
+    const char *ip = u->cfg.bind_ip ? u->cfg.bind_ip : "0.0.0.0";
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    const struct sockaddr *sa;
+
+    if (uv_ip4_addr(ip, u->cfg.port, &a4) == 0) {
+        sa = (const struct sockaddr *)&a4;
+    } else if (uv_ip6_addr(ip, u->cfg.port, &a6) == 0) {
+        sa = (const struct sockaddr *)&a6;
+    } else {
+        snprintf(err, errlen, "overlay: bad bind address '%s'", ip);
+        return -EINVAL;
+    }
+    rc = uv_udp_bind(&u->udp, sa, 0);
+    if (rc == 0)
+        rc = uv_udp_getsockname(&u->udp, (struct sockaddr *)&ss, &sl);
+    if (rc) {
+        snprintf(err, errlen, "overlay: UDP %s port %u: %s", ip, u->cfg.port, uv_strerror(rc));
+        return rc;
+    }
+    u->udp_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (u->cfg.listen_tcp) {
+        /* The same port number as UDP, so one contact names both. */
+        if (sa->sa_family == AF_INET)
+            a4.sin_port = htons(u->udp_port);
+        else
+            a6.sin6_port = htons(u->udp_port);
+        rc = uv_tcp_bind(&u->lis, sa, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&u->lis, 128, on_accept);
+        if (rc) {
+            snprintf(err, errlen, "overlay: TCP %s port %u: %s", ip, u->udp_port,
+                     uv_strerror(rc));
+            return rc;
+        }
+        u->tcp_port = u->udp_port;
+    }
+    if (u->cfg.listen_443) {
+        if (sa->sa_family == AF_INET)
+            a4.sin_port = htons(443);
+        else
+            a6.sin6_port = htons(443);
+        rc = uv_tcp_bind(&u->lis443, sa, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&u->lis443, 128, on_accept);
+        if (rc) {
+            snprintf(err, errlen, "overlay: TCP %s port 443: %s", ip, uv_strerror(rc));
+            return rc;
+        }
+    }
+    pick_advertise(u, (const struct sockaddr *)&ss);
+    if (u->has_nat) {
+        struct sockaddr_storage n = ss;
+
+        ((struct sockaddr_in *)&n)->sin_port = 0;
+        rc = uv_udp_bind(&u->nat_udp, (const struct sockaddr *)&n, 0);
+        if (rc == 0)
+            rc = uv_udp_recv_start(&u->nat_udp, ovl_uv_alloc_slab, on_nat_recv);
+        if (rc) {
+            snprintf(err, errlen, "overlay: NAT probe socket: %s", uv_strerror(rc));
+            return rc;
+        }
+    }
+    return uv_udp_recv_start(&u->udp, ovl_uv_alloc_slab, on_udp_recv);
+}
+
+static void init_handle(struct ovl_uvnode *u, uv_handle_t *h)
+{
+    h->data = u;
+    u->open_handles++;
+}
+
+int ovl_uvnode_new(struct ovl_uvnode **out, uv_loop_t *loop,
+                   const struct ovl_uvnode_config *cfg, char *err, size_t errlen)
+{
+    struct ovl_node_config nc;
+    struct ovl_uvnode *u;
+    struct timespec ts;
+    uint64_t now;
+    int rc;
+
+    *out = NULL;
+    snprintf(err, errlen, "overlay: out of memory");
+    u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->loop = loop;
+    u->cfg = *cfg;
+    u->has_nat = cfg->nat_discovery;
+    /* Every handle is initialised first, so teardown can close them all
+     * whatever failed below. */
+    uv_udp_init(loop, &u->udp);
+    init_handle(u, (uv_handle_t *)&u->udp);
+    uv_timer_init(loop, &u->timer);
+    init_handle(u, (uv_handle_t *)&u->timer);
+    uv_timer_init(loop, &u->house);
+    init_handle(u, (uv_handle_t *)&u->house);
+    uv_timer_init(loop, &u->logout_timer);
+    init_handle(u, (uv_handle_t *)&u->logout_timer);
+    uv_tcp_init(loop, &u->lis);
+    init_handle(u, (uv_handle_t *)&u->lis);
+    uv_tcp_init(loop, &u->lis443);
+    init_handle(u, (uv_handle_t *)&u->lis443);
+    uv_udp_init(loop, &u->nat_udp);
+    init_handle(u, (uv_handle_t *)&u->nat_udp);
+    uv_timer_init(loop, &u->nat_timer);
+    init_handle(u, (uv_handle_t *)&u->nat_timer);
+
+    rc = bind_sockets(u, err, errlen);
+    if (rc)
+        goto fail;
+    nc = cfg->node;
+    nc.local = u->local;
+    nc.tcp_port = u->tcp_port;
+    nc.tcp443 = cfg->listen_443;
+    now = ovl_uvnode_now(u);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    nc.wall_offset = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - now;
+    rc = ovl_node_new(&u->node, &nc, now);
+    if (rc) {
+        snprintf(err, errlen, "overlay: bad node configuration (%s)", strerror(-rc));
+        goto fail;
+    }
+    hc_load(u);
+    rc = ovl_node_start(u->node, now);
+    if (rc) {
+        snprintf(err, errlen, "overlay: cannot start (%s)", strerror(-rc));
+        goto fail;
+    }
+    u->hc_saved_at = now;
+    uv_timer_start(&u->house, on_house, HOUSEKEEP_MS, HOUSEKEEP_MS);
+    flush(u);
+    err[0] = '\0';
+    *out = u;
+    return 0;
+fail:
+    u->closing = true;
+    teardown(u);
+    return rc;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void on_logout_timeout(uv_timer_t *t)
+{
+    struct ovl_uvnode *u = t->data;
+
+    u->logging_out = false;
+    teardown(u);
+}
+
+static void teardown(struct ovl_uvnode *u)
+{
+    if (u->in_flush) {
+        /* Called from a callback inside flush: finish there. */
+        u->torn_down = true;
+        return;
+    }
+    if (u->handles_closed)
+        return;
+    u->handles_closed = true;
+    u->torn_down = true;
+    hc_save(u);
+    for (size_t i = 0; i < CONN_BUCKETS; i++)
+        while (u->conns[i])
+            conn_close(u, u->conns[i], false);
+    if (u->node) {
+        ovl_node_free(u->node);
+        u->node = NULL;
+    }
+    uv_close((uv_handle_t *)&u->udp, on_handle_closed);
+    uv_close((uv_handle_t *)&u->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&u->house, on_handle_closed);
+    uv_close((uv_handle_t *)&u->logout_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&u->lis, on_handle_closed);
+    uv_close((uv_handle_t *)&u->lis443, on_handle_closed);
+    uv_close((uv_handle_t *)&u->nat_udp, on_handle_closed);
+    uv_close((uv_handle_t *)&u->nat_timer, on_handle_closed);
+}
+
+void ovl_uvnode_close(struct ovl_uvnode *u, bool graceful, ovl_uvnode_closed_cb done,
+                      void *data)
+{
+    if (u == NULL || u->closing)
+        return;
+    u->closing = true;
+    u->done = done;
+    u->done_data = data;
+    uv_timer_stop(&u->nat_timer);
+    if (graceful && u->node && ovl_node_logged_in(u->node) &&
+        ovl_node_logout(u->node, ovl_uvnode_now(u)) == 0) {
+        u->logging_out = true;
+        uv_timer_start(&u->logout_timer, on_logout_timeout, LOGOUT_WAIT_MS, 0);
+        flush(u);
+        return;
+    }
+    teardown(u);
+}
+
+/* ---- inspection ---------------------------------------------------------- */
+
+struct ovl_node *ovl_uvnode_node(struct ovl_uvnode *u)
+{
+    return u->node;
+}
+
+void ovl_uvnode_status(struct ovl_uvnode *u, struct ovl_uvnode_status *st)
+{
+    const struct ovl_rt *rt;
+    const struct ovl_store *store;
+
+    memset(st, 0, sizeof(*st));
+    st->counters = u->ctr;
+    st->udp_port = u->udp_port;
+    st->tcp_port = u->tcp_port;
+    st->conns = u->nconns;
+    if (u->node == NULL)
+        return;
+    st->role = ovl_node_role(u->node);
+    st->logged_in = ovl_node_logged_in(u->node);
+    st->has_supernode = ovl_node_supernode(u->node, &st->supernode);
+    ovl_node_contact(u->node, &st->self);
+    st->hostcache = ovl_node_hostcache(u->node)->n;
+    st->attached = ovl_node_attached(u->node);
+    rt = ovl_node_routing_table(u->node);
+    store = ovl_node_store(u->node);
+    st->rt_contacts = rt ? rt->count : 0;
+    st->records = store ? store->count : 0;
+    st->memory = ovl_node_memory(u->node);
+    st->stats = ovl_node_stats(u->node);
+    if (u->nat_started) {
+        st->nat = *ovl_nat_result(&u->nat);
+        st->nat_running = ovl_nat_running(&u->nat);
+    }
+}
