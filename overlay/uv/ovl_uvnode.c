@@ -37,6 +37,11 @@ enum {
      * overlay's messages are small, so this is a peer that stopped
      * reading, and holding its backlog would let it grow our memory. */
     TCP_SENDQ_MAX = 512 * 1024,
+    /* STUN answers per second, all sources together: a spoofed flood
+     * cannot turn a supernode into more than this much reflected
+     * traffic (about 76 kB/s at worst). */
+    STUN_RATE = 1000,
+    STUN_BURST = 2000,
 };
 
 struct uconn {
@@ -74,6 +79,8 @@ struct ovl_uvnode {
     uint16_t udp_port, tcp_port;
     struct ovl_addr local;
     struct ovl_uvnode_counters ctr;
+    double stun_tokens;
+    uint64_t stun_refill_ms;
     uint64_t hc_saved_at;       /* node clock */
     size_t hc_saved_len;
     uint8_t hc_saved_hash[16];
@@ -479,6 +486,21 @@ static bool looks_like_stun(const uint8_t *buf, size_t len)
            buf[6] == 0xa4 && buf[7] == 0x42;
 }
 
+/* Takes one token from the STUN answer bucket, if there is one. */
+static bool stun_token(struct ovl_uvnode *u)
+{
+    uint64_t now = uv_now(u->loop);
+
+    u->stun_tokens += (double)(now - u->stun_refill_ms) * STUN_RATE / 1000.0;
+    if (u->stun_tokens > STUN_BURST)
+        u->stun_tokens = STUN_BURST;
+    u->stun_refill_ms = now;
+    if (u->stun_tokens < 1.0)
+        return false;
+    u->stun_tokens -= 1.0;
+    return true;
+}
+
 static void stun_answer(struct ovl_uvnode *u, const uint8_t *buf, size_t len,
                         const struct sockaddr *from)
 {
@@ -491,8 +513,9 @@ static void stun_answer(struct ovl_uvnode *u, const uint8_t *buf, size_t len,
 
     /* Only supernodes serve discovery; a peer's port is not a public
      * service. Answers are never larger than OVL_STUN_RESP_MAX and go
-     * only to the request's source: no amplification beyond ~2x. */
-    if (ovl_node_role(u->node) != OVL_ROLE_SUPERNODE ||
+     * only to the request's source (docs/protocol.md 5.2 bounds the
+     * ratio: at most 3.8x, as for any STUN server). */
+    if (ovl_node_role(u->node) != OVL_ROLE_SUPERNODE || !stun_token(u) ||
         ovl_stun_addr_from_sockaddr(&src, from) != 0 ||
         ovl_stun_server_handle(&srv, buf, len, &src, NULL, out, sizeof(out), &reply,
                                &drop) != 0 ||
@@ -926,6 +949,8 @@ int ovl_uvnode_new(struct ovl_uvnode **out, uv_loop_t *loop,
     u->loop = loop;
     u->cfg = *cfg;
     u->has_nat = cfg->nat_discovery;
+    u->stun_tokens = STUN_BURST;
+    u->stun_refill_ms = uv_now(loop);
     /* Every handle is initialised first, so teardown can close them all
      * whatever failed below. */
     uv_udp_init(loop, &u->udp);
