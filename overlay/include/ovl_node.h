@@ -16,7 +16,11 @@
  * back):
  *   ovl_node_udp_recv      a datagram arrived on the node's UDP socket;
  *   ovl_node_tcp_accepted  a TCP connection was accepted (the node names
- *                          it: returns its connection id);
+ *                          it: returns its connection id, 0 when out of
+ *                          memory); one that authenticates nobody within
+ *                          timing.accept_timeout is closed (an
+ *                          OVL_OUT_TCP_CLOSE), as is the oldest such one
+ *                          when max_unauth_conns are waiting;
  *   ovl_node_tcp_connected an outgoing connection (OVL_OUT_TCP_CONNECT)
  *                          completed;
  *   ovl_node_tcp_recv      bytes arrived on a connection (any split);
@@ -136,6 +140,39 @@ struct ovl_node_timing {
     uint64_t neg_cache_ttl;      /* ... cached "unknown" (10 s) */
     uint64_t lookup_grace;       /* wait for slower holders (400 ms) */
     uint64_t subscribe_ttl;      /* subscriptions (600 s) */
+    uint64_t accept_timeout;     /* an accepted TCP connection that has not
+                                    authenticated a sender by then is
+                                    closed (10 s): silent and slow-loris
+                                    connections */
+};
+
+/*
+ * Supernode: how often one remote node may ask for work done on its
+ * behalf, per link (one attachment, or one remote node over UDP or one
+ * TCP connection). A token bucket: @burst requests at once, refilled at
+ * @per_s a second. Zero fields take the defaults given in struct
+ * ovl_node_rate_limits; a per_s of UINT32_MAX (anything over 10^9)
+ * removes the limit. A request over its limit is answered with ERROR
+ * "busy" (OVL_MERR_BUSY) and counted in ovl_node_stats.rate_limited.
+ */
+struct ovl_node_rate {
+    uint32_t per_s;
+    uint32_t burst;
+};
+
+struct ovl_node_rate_limits {
+    struct ovl_node_rate search;    /* FIND_VALUE with SEARCH: a DHT lookup
+                                       for a peer (20/s, burst 40) */
+    struct ovl_node_rate store;     /* STORE with SEARCH: a lookup and 8
+                                       STOREs for a peer (5/s, burst 20) */
+    struct ovl_node_rate subscribe; /* SUBSCRIBE with SEARCH (20/s, 40) */
+    struct ovl_node_rate rare;      /* LOGIN, HOSTCACHE_GET, REACH_PROBE
+                                       (1/s, burst 5) */
+    struct ovl_node_rate dht;       /* FIND_NODE, FIND_VALUE, STORE and
+                                       SUBSCRIBE without SEARCH from a node
+                                       that does not claim DHT membership
+                                       (20/s, burst 40); members are not
+                                       limited (a lookup fans out to 64) */
 };
 
 struct ovl_node_config {
@@ -172,6 +209,12 @@ struct ovl_node_config {
      * agree; production code never sets it.
      */
     bool insecure_plaintext;
+    struct ovl_node_rate_limits rate_limits; /* supernode; zero: defaults */
+    uint32_t max_unauth_conns;   /* supernode: accepted TCP connections not
+                                    yet authenticated (1024, about 1.6 MB;
+                                    a login storm after a restart must
+                                    fit); a new one beyond it closes the
+                                    oldest */
 };
 
 /* ------------------------------------------------------------------------
@@ -211,10 +254,15 @@ enum ovl_event_kind {
 };
 
 enum ovl_presence_state {
-    OVL_PS_UNKNOWN = 0,     /* no record: never seen, or gone for 72 h */
+    OVL_PS_UNKNOWN = 0,     /* no record: never seen, or gone for 72 h;
+                               or a withdrawn room (then ev.owner and
+                               ev.seq are the withdrawal's) */
     OVL_PS_ONLINE,          /* presence record: contact data in ev */
     OVL_PS_OFFLINE,         /* last-seen record: ev.last_seen */
-    OVL_PS_FAILED,          /* could not ask (no supernode, timeout) */
+    OVL_PS_FAILED,          /* could not ask (no supernode, timeout:
+                               status -ETIMEDOUT; the supernode refused
+                               it as busy, over the peer's request
+                               limit: status -EAGAIN, ask later) */
 };
 
 struct ovl_event {
@@ -260,6 +308,11 @@ struct ovl_node_stats {
     uint64_t searches;                  /* supernode: searches run */
     uint64_t attests;                   /* supernode: last-seen attested */
     uint64_t notifies;                  /* sent */
+    uint64_t rate_limited;              /* supernode: requests refused
+                                           over a rate limit */
+    uint64_t conns_unauth_closed;       /* supernode: accepted connections
+                                           closed before authenticating
+                                           (timeout or over the cap) */
 };
 
 /* ------------------------------------------------------------------------
@@ -312,12 +365,27 @@ int ovl_node_lookup(struct ovl_node *n, uint8_t rtype, const char *name,
                     uint64_t now, uint32_t *token);
 
 /* Publishes (and keeps refreshing) a room record owned by this node:
- * room @name is served at @addrs (1..4), TCP media port @tcp_port. @cert
- * (OVL_CERT_LEN, kind room) is needed under a login authority. */
+ * room @name is served at @addrs (1..4; an unspecified address, 0.0.0.0
+ * or ::, is refused: it marks a withdrawal), TCP media port @tcp_port.
+ * @cert (OVL_CERT_LEN, kind room) is needed under a login authority. */
 int ovl_node_publish_room(struct ovl_node *n, const char *name,
                           const struct ovl_addr *addrs, size_t naddr,
                           uint16_t tcp_port, const uint8_t *cert,
                           uint64_t now);
+
+/*
+ * Withdraws room @name published by ovl_node_publish_room: stops
+ * refreshing it and publishes a newer record saying the room is gone
+ * (docs/protocol.md 4.3, "Withdrawal"), which replaces the live one
+ * wherever it is stored or cached; lookups then answer OVL_PS_UNKNOWN
+ * (after at most timing.cache_ttl where a result was cached). The
+ * withdrawal is kept and re-published as long as an older live record
+ * may exist (OVL_ROOM_TTL). Publishing the room again undoes it. Returns
+ * 0 (also when already withdrawn), -EINVAL (bad name) or -ENOENT (this
+ * node does not publish that room).
+ */
+int ovl_node_withdraw_room(struct ovl_node *n, const char *name,
+                           uint64_t now);
 
 /* Adds a buddy: resolved and subscribed to at every login
  * (OVL_NEV_BUDDY events). Returns 0, -EINVAL, -EEXIST or -ENOSPC. */

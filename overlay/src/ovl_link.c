@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 static void link_flush(struct ovl_node *n, struct ovl_link *l, uint64_t now);
+static void conn_bound(struct ovl_node *n, struct ovl_conn *c);
 
 /* ---- Tables --------------------------------------------------------------------- */
 
@@ -196,6 +197,7 @@ static struct ovl_link *link_new(struct ovl_node *n,
     n->nlinks++;
     if (conn) {
         conn->link = l;
+        conn_bound(n, conn);
     } else {
         uint32_t h = id_hash(l->node_id) & n->udp_mask;
 
@@ -251,15 +253,90 @@ struct ovl_conn *ovl__conn_find(struct ovl_node *n, uint32_t id)
     return c;
 }
 
+/* An accepted connection now carries an authenticated sender (a link is
+ * bound to it): the accept timeout and the cap no longer apply. */
+static void conn_bound(struct ovl_node *n, struct ovl_conn *c)
+{
+    if (!c->unauth)
+        return;
+    c->unauth = false;
+    n->nunauth--;
+    ovl__timer_set(n, &c->timer, OVL_NEVER);
+}
+
 static void conn_free(struct ovl_node *n, struct ovl_conn *c)
 {
     struct ovl_conn **p = &n->conns;
 
+    conn_bound(n, c); /* leaves the count and the timer heap */
     while (*p && *p != c)
         p = &(*p)->next;
     if (*p)
         *p = c->next;
     free(c);
+}
+
+/* Closes an accepted connection that never authenticated anyone. */
+static void conn_drop_unauth(struct ovl_node *n, struct ovl_conn *c)
+{
+    n->stats.conns_unauth_closed++;
+    ovl__out_tcp(n, OVL_OUT_TCP_CLOSE, c->id, NULL, NULL, 0);
+    conn_free(n, c);
+}
+
+/* The unauthenticated accepted connection accepted longest ago. */
+static struct ovl_conn *oldest_unauth(struct ovl_node *n)
+{
+    struct ovl_conn *old = NULL;
+
+    for (struct ovl_conn *c = n->conns; c; c = c->next)
+        if (c->unauth && (old == NULL || c->accepted <= old->accepted))
+            old = c;
+    return old;
+}
+
+/*
+ * A connection the driver accepted. Until a sender authenticates on it
+ * (a link is bound: a verified handshake INIT, or a plaintext frame in
+ * simulations) it costs memory and buys nothing, so it is closed after
+ * accept_timeout, whether silent or trickling bytes (slow loris), and at
+ * most max_unauth of them exist: a newcomer beyond that closes the oldest,
+ * so a flood of idle connections cannot lock out real logins for longer
+ * than it takes them to complete a handshake.
+ */
+uint32_t ovl__conn_accept(struct ovl_node *n, const struct ovl_addr *from,
+                          uint64_t now)
+{
+    struct ovl_conn *c;
+
+    if (n->nunauth >= n->max_unauth && (c = oldest_unauth(n)) != NULL)
+        conn_drop_unauth(n, c);
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return 0;
+    /* Accepted connections get even ids, ours odd ones. */
+    n->next_conn += 2;
+    c->id = n->next_conn & ~1u;
+    if (c->id == 0)
+        c->id = n->next_conn += 2;
+    c->connected = true;
+    c->addr = *from;
+    c->accepted = now;
+    ovl_stream_init(&c->st, c->buf, sizeof(c->buf));
+    c->next = n->conns;
+    n->conns = c;
+    c->unauth = true;
+    n->nunauth++;
+    ovl__timer_init(&c->timer, OVL__T_CONN);
+    ovl__timer_set(n, &c->timer, now + n->t.accept_timeout);
+    return c->id;
+}
+
+void ovl__conn_timer(struct ovl_node *n, struct ovl_conn *c, uint64_t now)
+{
+    (void)now;
+    if (c->unauth && c->link == NULL)
+        conn_drop_unauth(n, c);
 }
 
 struct ovl_link *ovl__link_tcp(struct ovl_node *n,
@@ -271,6 +348,7 @@ struct ovl_link *ovl__link_tcp(struct ovl_node *n,
 
     if (conn == NULL)
         return NULL;
+    ovl__timer_init(&conn->timer, OVL__T_CONN); /* never armed: ours */
     conn->id = n->next_conn | 1u;
     n->next_conn += 2;
     conn->outgoing = true;
@@ -402,6 +480,32 @@ static int seal_send(struct ovl_node *n, struct ovl_link *l,
     return 0;
 }
 
+/*
+ * A responder takes one INIT per initiator key per OVL_INIT_MIN_INTERVAL,
+ * with strictly newer (whitened, OVL_TIMESTAMP_GRANULE) timestamps
+ * (docs/protocol.md 1.7). A peer's login ladder opens a TCP session right
+ * after its UDP probe's handshake to the same supernode; on a LAN that is
+ * a millisecond later and the supernode would drop it. So an INIT waits
+ * until INIT_SPACING after our last INIT to the same key on another link.
+ */
+#define INIT_SPACING (OVL_INIT_MIN_INTERVAL + OVL_TIMESTAMP_GRANULE + OVL_NS_PER_SEC / 250)
+
+/* Whether our INIT on @l must wait; if so, l->init_not_before says when. */
+static bool init_deferred(struct ovl_node *n, struct ovl_link *l, uint64_t now)
+{
+    uint64_t last = 0;
+
+    if (l->init_not_before > now)
+        return true;
+    for (struct ovl_link *o = n->links.next; o && o != &n->links; o = o->next)
+        if (o != l && o->init_at > last && memcmp(o->identity, l->identity, 32) == 0)
+            last = o->init_at;
+    if (last == 0 || now >= last + INIT_SPACING)
+        return false;
+    l->init_not_before = last + INIT_SPACING;
+    return true;
+}
+
 /* Starts our session to @l's node, carrying @msg (or nothing) in the INIT. */
 static int initiate(struct ovl_node *n, struct ovl_link *l, const uint8_t *msg,
                     size_t len, uint64_t now)
@@ -436,6 +540,7 @@ static int initiate(struct ovl_node *n, struct ovl_link *l, const uint8_t *msg,
         return ret;
     }
     l->out = s;
+    l->init_at = now;
     n->stats.handshakes++;
     transmit(n, l, out, olen);
     return 0;
@@ -481,6 +586,11 @@ int ovl__link_send(struct ovl_node *n, struct ovl_link *l,
     /* No session can carry it yet. Start ours unless one is under way in
      * either direction (the remote's will be confirmed shortly). */
     if (l->out == NULL && l->in == NULL) {
+        if (init_deferred(n, l, now)) {
+            ret = queue_msg(l, msg, len);
+            ovl__link_schedule(n, l);
+            return ret;
+        }
         if (len + 2 <= OVL__APP_PAD)
             ret = initiate(n, l, msg, len, now);
         else if ((ret = queue_msg(l, msg, len)) == 0)
@@ -507,6 +617,10 @@ static void link_flush(struct ovl_node *n, struct ovl_link *l, uint64_t now)
         return;
     }
     if (l->pq && l->out == NULL && l->in == NULL) {
+        if (init_deferred(n, l, now)) {
+            ovl__link_schedule(n, l);
+            return;
+        }
         /* Queued while the connection was being set up. */
         p = queue_pop(l);
         if (p->len + 2 <= OVL__APP_PAD) {
@@ -772,6 +886,8 @@ void ovl__link_schedule(struct ovl_node *n, struct ovl_link *l)
         due = ovl__tmin(due, ovl_session_next_timer(&l->out->s));
     if (l->in)
         due = ovl__tmin(due, ovl_session_next_timer(&l->in->s));
+    if (l->out == NULL && l->in == NULL && l->pq && l->init_not_before)
+        due = ovl__tmin(due, l->init_not_before);
     if (l->flags & OVL__LF_SIGNAL) {
         due = ovl__tmin(due, l->ping_due);
         due = ovl__tmin(due, l->last_rx + n->t.dead_after);

@@ -32,6 +32,18 @@ static const struct ovl_node_timing defaults = {
     .neg_cache_ttl = 10 * S,
     .lookup_grace = 400 * MS,
     .subscribe_ttl = 600 * S,
+    .accept_timeout = 10 * S,
+};
+
+/* Default request limits (ovl_node.h): generous for a person at a
+ * client, whose supernode does each of these for it. A peer's own pacing
+ * of buddy requests (ovl_peer.c) stays below search and subscribe. */
+static const struct ovl_node_rate_limits rate_defaults = {
+    .search = {20, 40},
+    .store = {5, 20},
+    .subscribe = {20, 40},
+    .rare = {1, 5},
+    .dht = {20, 40},
 };
 
 static void fill_timing(struct ovl_node_timing *dst,
@@ -44,6 +56,26 @@ static void fill_timing(struct ovl_node_timing *dst,
                    "timing is an array of uint64_t");
     for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
         o[i] = s[i] ? s[i] : d[i];
+}
+
+static void fill_rate(struct ovl_rate *dst, const struct ovl_node_rate *src,
+                      const struct ovl_node_rate *def)
+{
+    uint32_t per_s = src->per_s ? src->per_s : def->per_s;
+
+    dst->burst = src->burst ? src->burst : def->burst;
+    dst->interval = per_s > OVL_NS_PER_SEC ? 0 : OVL_NS_PER_SEC / per_s;
+}
+
+static void fill_rates(struct ovl_node *n, const struct ovl_node_rate_limits *c)
+{
+    const struct ovl_node_rate_limits *d = &rate_defaults;
+
+    fill_rate(&n->rl[OVL__RL_SEARCH], &c->search, &d->search);
+    fill_rate(&n->rl[OVL__RL_STORE], &c->store, &d->store);
+    fill_rate(&n->rl[OVL__RL_SUBSCRIBE], &c->subscribe, &d->subscribe);
+    fill_rate(&n->rl[OVL__RL_RARE], &c->rare, &d->rare);
+    fill_rate(&n->rl[OVL__RL_DHT], &c->dht, &d->dht);
 }
 
 uint64_t ovl__wall_s(const struct ovl_node *n, uint64_t now)
@@ -294,6 +326,24 @@ bool ovl_node_event_next(struct ovl_node *n, struct ovl_event *ev)
     return true;
 }
 
+bool ovl__addr_unspecified(const struct ovl_addr *a)
+{
+    static const uint8_t zero[16];
+
+    return memcmp(a->ip, zero, sizeof(zero)) == 0;
+}
+
+/* The unspecified address (all-zero IP) can never be where a bridge is
+ * reached (RFC 1122 3.2.1.3, RFC 4291 2.5.2), so a room record carrying
+ * it as its first address cannot be a live one: it is a withdrawal. The
+ * record format needs no change, and a node that does not know the rule
+ * still stores it over the live version (newer seq). */
+bool ovl__room_withdrawn(const struct ovl_record *r)
+{
+    return r->type == OVL_R_ROOM && r->naddr >= 1 &&
+           ovl__addr_unspecified(&r->addrs[0]);
+}
+
 void ovl__event_from_record(struct ovl_event *ev, const struct ovl_record *r)
 {
     ev->rtype = r->type == OVL_R_ROOM ? OVL_R_ROOM : OVL_R_PRESENCE;
@@ -314,6 +364,13 @@ void ovl__event_from_record(struct ovl_event *ev, const struct ovl_record *r)
         break;
     default:
         ev->state = OVL_PS_ONLINE;
+        if (ovl__room_withdrawn(r)) {
+            /* Gone: nothing to reach; owner and seq say who said so. */
+            ev->state = OVL_PS_UNKNOWN;
+            ev->naddr = 0;
+            memset(ev->addrs, 0, sizeof(ev->addrs));
+            ev->tcp_port = 0;
+        }
         break;
     }
 }
@@ -390,6 +447,8 @@ int ovl_node_new(struct ovl_node **out, const struct ovl_node_config *cfg,
     n->parallel = cfg->login_parallel ? cfg->login_parallel : 3;
     n->plain = cfg->insecure_plaintext;
     fill_timing(&n->t, &cfg->timing);
+    fill_rates(n, &cfg->rate_limits);
+    n->max_unauth = cfg->max_unauth_conns ? cfg->max_unauth_conns : 1024;
     n->started_at = now;
     n->links.next = n->links.prev = &n->links;
     n->ops.next = n->ops.prev = &n->ops;
@@ -458,22 +517,9 @@ void ovl_node_udp_recv(struct ovl_node *n, const struct ovl_addr *from,
 uint32_t ovl_node_tcp_accepted(struct ovl_node *n, const struct ovl_addr *from,
                                uint64_t now)
 {
-    struct ovl_conn *c = calloc(1, sizeof(*c));
-
-    (void)now;
-    if (c == NULL)
+    if (from == NULL)
         return 0;
-    /* Accepted connections get even ids, ours odd ones. */
-    n->next_conn += 2;
-    c->id = n->next_conn & ~1u;
-    if (c->id == 0)
-        c->id = n->next_conn += 2;
-    c->connected = true;
-    c->addr = *from;
-    ovl_stream_init(&c->st, c->buf, sizeof(c->buf));
-    c->next = n->conns;
-    n->conns = c;
-    return c->id;
+    return ovl__conn_accept(n, from, now);
 }
 
 void ovl_node_tcp_connected(struct ovl_node *n, uint32_t conn, uint64_t now)
@@ -540,6 +586,10 @@ void ovl_node_timers(struct ovl_node *n, uint64_t now)
             break;
         case OVL__T_OP:
             ovl__op_timer(n, OVL__CONTAINER(t, struct ovl_op, timer), now);
+            break;
+        case OVL__T_CONN:
+            ovl__conn_timer(n, OVL__CONTAINER(t, struct ovl_conn, timer),
+                            now);
             break;
         default:
             break;

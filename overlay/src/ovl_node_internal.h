@@ -36,6 +36,12 @@ enum {
     OVL__BUDDIES_MAX = 256,
     OVL__ROOMS_MAX = 16,
     OVL__PUBADDR_MAX = OVL_PRESENCE_ADDRS_MAX - 1,
+    OVL__PACE_PER_S = 16,     /* peer: buddy requests to its supernode, a
+                                 second, and at once; below the default
+                                 search and subscribe limits (20/s, 40)
+                                 so a long buddy list is never refused */
+    OVL__PACE_BURST = 32,
+    OVL__BUSY_RETRY_MS = 2000, /* peer: after a "busy" refusal */
     OVL__DGRAM_MAX = 2048,    /* largest datagram or frame handled: every
                                  overlay message fits (INIT 1208, DATA
                                  1232); larger ones are dropped */
@@ -46,6 +52,53 @@ static inline uint64_t ovl__tmin(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* ---- Rate limits: token buckets kept as one time each (GCRA) ------------------ */
+
+/* A bucket's shape: one token every @interval ns, at most @burst saved. */
+struct ovl_rate {
+    uint64_t interval;  /* 0: unlimited */
+    uint32_t burst;     /* >= 1 */
+};
+
+/*
+ * Takes one token from the bucket whose state is *@tat: the "theoretical
+ * arrival time" of the generic cell rate algorithm (ATM traffic policing,
+ * ITU-T I.371). A full bucket is any tat <= now; a token moves it on by
+ * @r->interval, and at most burst - 1 intervals may lie ahead of now. One
+ * word of state instead of a count and a timestamp, and no division.
+ * Returns false, leaving the state alone, when the bucket is empty.
+ */
+static inline bool ovl__rate_take(uint64_t *tat, const struct ovl_rate *r,
+                                  uint64_t now)
+{
+    uint64_t t = *tat > now ? *tat : now;
+
+    if (t - now > (uint64_t)(r->burst - 1) * r->interval)
+        return false;
+    *tat = t + r->interval;
+    return true;
+}
+
+/* When the bucket at *@tat next has a token (now if it has one). */
+static inline uint64_t ovl__rate_next(uint64_t tat, const struct ovl_rate *r,
+                                      uint64_t now)
+{
+    uint64_t slack = (uint64_t)(r->burst - 1) * r->interval;
+
+    return tat > now + slack ? tat - slack : now;
+}
+
+/* Supernode buckets, one set per link. */
+enum ovl__rl {
+    OVL__RL_SEARCH = 0,
+    OVL__RL_STORE,
+    OVL__RL_SUBSCRIBE,
+    OVL__RL_RARE,
+    OVL__RL_DHT,
+    OVL__RL__COUNT,
+    OVL__RL_NONE = OVL__RL__COUNT, /* not limited */
+};
+
 /* ---- Timers: an intrusive binary min-heap ------------------------------------ */
 
 enum ovl__tkind {
@@ -53,6 +106,8 @@ enum ovl__tkind {
     OVL__T_LINK,      /* struct ovl_link.timer */
     OVL__T_RPC,       /* struct ovl_rpc.timer */
     OVL__T_OP,        /* struct ovl_op.timer */
+    OVL__T_CONN,      /* struct ovl_conn.timer: accepted, not yet
+                         authenticated */
 };
 
 struct ovl_timer {
@@ -103,6 +158,8 @@ struct ovl_link {
     struct ovl_pending *pq, **pq_tail;
     uint8_t npending;
     uint64_t created, last_rx, last_tx;
+    uint64_t init_at;              /* now when our last INIT left (0: never) */
+    uint64_t init_not_before;      /* a deferred INIT may leave then */
     uint64_t last_app;             /* last overlay message either way: the
                                       idle rule ignores keepalives and
                                       rekeys, which never stop by
@@ -116,13 +173,19 @@ struct ovl_link {
     uint8_t *presence;             /* its latest presence naming us */
     uint16_t presence_len;
     bool logged_out;               /* it published its own LASTSEEN */
+    uint64_t rl_tat[OVL__RL__COUNT]; /* supernode: its request buckets */
 };
 
 /* A TCP connection. Ids are odd for outgoing, even for accepted. */
 struct ovl_conn {
+    struct ovl_timer timer;        /* accepted: closes it unless a link is
+                                      bound by then (accept_timeout) */
     struct ovl_conn *next;
     uint32_t id;
     bool outgoing, connected;
+    bool unauth;                   /* accepted, no link bound yet: counted
+                                      in ovl_node.nunauth */
+    uint64_t accepted;             /* now when accepted */
     struct ovl_addr addr;
     struct ovl_link *link;
     struct ovl_stream st;
@@ -197,6 +260,9 @@ struct ovl_op {
     } holders[OVL_DHT_K];
     uint8_t nholders;
     uint16_t retried;              /* STORE: targets re-sent once (bits) */
+    uint32_t qretried[OVL_DHT_K];  /* STORE: lookup queries re-sent once
+                                      (first word of the node id) */
+    uint8_t nqretried;
     /* REACH */
     struct ovl_contact target;
     uint8_t result;
@@ -249,7 +315,8 @@ struct ovl_buddy {
     uint8_t key[32];
     uint64_t seq;                  /* newest version reported */
     uint8_t state;                 /* enum ovl_presence_state reported */
-    uint64_t renew_at;
+    uint64_t renew_at;             /* re-subscribe (paced) */
+    bool need_ask;                 /* a resolution is due (paced) */
 };
 
 /* A peer's lookup waiting for its supernode's answer. */
@@ -270,6 +337,11 @@ struct ovl_room {
     uint8_t cert[OVL_CERT_LEN];
     bool has_cert;
     uint64_t refresh_at;
+    uint32_t pub_rid;              /* request id of its last STORE sent
+                                      to the supernode (0: none) */
+    bool withdrawn;                /* publish withdrawals, not the room */
+    uint64_t gone_at;              /* withdrawn: forget it then (now, ns):
+                                      no live version can exist anymore */
 };
 
 enum ovl__pstate {
@@ -307,6 +379,8 @@ struct ovl_node {
     bool tcp443;
     uint64_t wall_offset;
     uint32_t max_peers;
+    struct ovl_rate rl[OVL__RL__COUNT]; /* supernode: per-link limits */
+    uint32_t max_unauth;           /* accepted connections not yet bound */
     uint8_t fallbacks, parallel;
     bool plain;
     struct ovl_node_timing t;
@@ -320,6 +394,7 @@ struct ovl_node {
     uint32_t udp_mask, nlinks;
     struct ovl_conn *conns;
     uint32_t next_conn;
+    uint32_t nunauth;              /* accepted connections not yet bound */
     struct ovl_rpc **rpc_tab;
     uint32_t rpc_mask, nrpc;
     uint8_t rxbuf[OVL__DGRAM_MAX];
@@ -361,6 +436,9 @@ struct ovl_node {
     uint8_t nrooms;
     uint32_t next_token;
     uint64_t logout_deadline;
+    uint64_t pace_tat;             /* peer: bucket pacing buddy requests to
+                                      the primary (below its limits) */
+    uint64_t pace_hold;            /* ... none before this (it said busy) */
 
     /* supernode side */
     struct ovl_rt rt;
@@ -395,6 +473,11 @@ void ovl__dispatch(struct ovl_node *n, struct ovl_link *l, const uint8_t *buf,
                    size_t len, uint64_t now);
 /* Fills the record-derived fields of an event from a verified record. */
 void ovl__event_from_record(struct ovl_event *ev, const struct ovl_record *r);
+/* A ROOM record that says the room is gone (its first address is an
+ * unspecified one: docs/protocol.md 4.3). */
+bool ovl__room_withdrawn(const struct ovl_record *r);
+/* True for 0.0.0.0 and :: (any port), which no live room may give. */
+bool ovl__addr_unspecified(const struct ovl_addr *a);
 
 /* ---- ovl_link.c ------------------------------------------------------------------------- */
 
@@ -428,6 +511,11 @@ struct ovl_conn *ovl__conn_find(struct ovl_node *n, uint32_t id);
 void ovl__conn_connected(struct ovl_node *n, struct ovl_conn *c,
                          uint64_t now);
 void ovl__conn_closed(struct ovl_node *n, struct ovl_conn *c, uint64_t now);
+/* Accepts a connection from @from (ovl_node_tcp_accepted). */
+uint32_t ovl__conn_accept(struct ovl_node *n, const struct ovl_addr *from,
+                          uint64_t now);
+/* The accept timeout of an unauthenticated connection fired. */
+void ovl__conn_timer(struct ovl_node *n, struct ovl_conn *c, uint64_t now);
 struct ovl_rpc *ovl__rpc_take(struct ovl_node *n, uint32_t rid,
                               const uint8_t from[32]);
 void ovl__rpc_free(struct ovl_node *n, struct ovl_rpc *r);

@@ -451,8 +451,11 @@ static size_t own_addrs(const struct ovl_node *n, struct ovl_addr *out)
 
     for (uint8_t i = 0; i < n->npub && k < OVL_PRESENCE_ADDRS_MAX; i++)
         out[k++] = n->pub[i];
-    if (n->primary && n->primary->observed.family != OVL_AF_NONE &&
-        k < OVL_PRESENCE_ADDRS_MAX) {
+    /* The supernode's view of us is our UDP mapping only on a UDP link;
+     * over TCP it is the connection's ephemeral source port, which nobody
+     * can reach. */
+    if (n->primary && n->primary->conn == NULL &&
+        n->primary->observed.family != OVL_AF_NONE && k < OVL_PRESENCE_ADDRS_MAX) {
         bool dup = false;
 
         for (size_t i = 0; i < k; i++)
@@ -471,25 +474,29 @@ static size_t own_addrs(const struct ovl_node *n, struct ovl_addr *out)
     return k;
 }
 
-/* Publishes @rec (our own record) through the supernode, or directly. */
-static void publish(struct ovl_node *n, const uint8_t *rec, size_t len,
-                    uint8_t rtype, uint64_t now)
+/* Publishes @rec (our own record) through the supernode, or directly.
+ * Returns the request id of the STORE sent to the supernode (0 when
+ * stored directly or not sent), so that a refusal can be matched. */
+static uint32_t publish(struct ovl_node *n, const uint8_t *rec, size_t len,
+                        uint8_t rtype, uint64_t now)
 {
     struct ovl_msg m;
 
     if (n->role == OVL_ROLE_SUPERNODE) {
         ovl__super_store(n, rec, len, now);
-        return;
+        return 0;
     }
     if (n->primary == NULL || n->primary->dead)
-        return;
+        return 0;
     memset(&m, 0, sizeof(m));
     m.type = OVL_M_STORE;
     m.flags = OVL_MF_SEARCH;
     m.u.store.record = rec;
     m.u.store.record_len = (uint16_t)len;
-    ovl__send_msg(n, n->primary, &m, OVL__OWN_PUBLISH, rtype,
-                  n->t.search_timeout, now);
+    if (ovl__send_msg(n, n->primary, &m, OVL__OWN_PUBLISH, rtype,
+                      n->t.search_timeout, now) != 0)
+        return 0;
+    return m.rid;
 }
 
 void ovl__publish_presence(struct ovl_node *n, uint64_t now)
@@ -528,11 +535,21 @@ void ovl__publish_presence(struct ovl_node *n, uint64_t now)
     ovl__house_schedule(n, n->presence_refresh_at);
 }
 
+/*
+ * Signs and publishes @room's record: where it is served or, once
+ * withdrawn, that it is gone. A withdrawal is an ordinary ROOM record
+ * (newer seq, so it replaces the live one in every store and cache) whose
+ * only address is the unspecified 0.0.0.0 (ovl__room_withdrawn), port 9
+ * (discard). It lives as long as a live record (OVL_ROOM_TTL): a shorter
+ * life would let a replica that missed it resurrect the older live
+ * version by republishing it once the withdrawal expired.
+ */
 static void publish_room(struct ovl_node *n, struct ovl_room *room,
                          uint64_t now)
 {
     uint8_t rec[OVL_RECORD_MAX];
     struct ovl_record_params p;
+    struct ovl_addr gone;
     uint64_t wall = ovl__wall_s(n, now);
     int len;
 
@@ -548,9 +565,63 @@ static void publish_room(struct ovl_node *n, struct ovl_room *room,
     p.addrs = room->addrs;
     p.naddr = room->naddr;
     p.tcp_port = room->tcp_port;
+    if (room->withdrawn) {
+        ovl_addr_v4(&gone, 0, 9);
+        p.addrs = &gone;
+        p.naddr = 1;
+        p.tcp_port = 0;
+    }
     len = ovl_record_build(rec, sizeof(rec), &p, n->id);
     if (len > 0)
-        publish(n, rec, (size_t)len, OVL_R_ROOM, now);
+        room->pub_rid = publish(n, rec, (size_t)len, OVL_R_ROOM, now);
+}
+
+static struct ovl_room *room_find(struct ovl_node *n, const char *name)
+{
+    for (uint8_t i = 0; i < n->nrooms; i++)
+        if (strcmp(n->rooms[i].name, name) == 0)
+            return &n->rooms[i];
+    return NULL;
+}
+
+/* A slot for a new room: a free one, else the withdrawal that is due to
+ * be forgotten first (it has been published; it only keeps healing). */
+static struct ovl_room *room_slot(struct ovl_node *n)
+{
+    struct ovl_room *best = NULL;
+
+    if (n->nrooms < OVL__ROOMS_MAX)
+        return &n->rooms[n->nrooms++];
+    for (uint8_t i = 0; i < n->nrooms; i++)
+        if (n->rooms[i].withdrawn &&
+            (best == NULL || n->rooms[i].gone_at < best->gone_at))
+            best = &n->rooms[i];
+    return best;
+}
+
+/* Forgets withdrawn rooms whose last live record has expired everywhere,
+ * and publishes the rooms that are due. Returns the next deadline. */
+static uint64_t rooms_house(struct ovl_node *n, uint64_t now)
+{
+    uint64_t next = OVL_NEVER;
+    bool live = ovl_node_logged_in(n) || n->role == OVL_ROLE_SUPERNODE;
+
+    for (uint8_t i = 0; i < n->nrooms;) {
+        struct ovl_room *r = &n->rooms[i];
+
+        if (r->withdrawn && now >= r->gone_at) {
+            *r = n->rooms[--n->nrooms];
+            continue;
+        }
+        if (live && now >= r->refresh_at)
+            publish_room(n, r, now);
+        if (live)
+            next = ovl__tmin(next, r->refresh_at);
+        if (r->withdrawn)
+            next = ovl__tmin(next, r->gone_at);
+        i++;
+    }
+    return next;
 }
 
 int ovl_node_publish_room(struct ovl_node *n, const char *name,
@@ -558,23 +629,19 @@ int ovl_node_publish_room(struct ovl_node *n, const char *name,
                           uint16_t tcp_port, const uint8_t *cert,
                           uint64_t now)
 {
-    struct ovl_room *room = NULL;
+    struct ovl_room *room;
     uint8_t tmp[20];
 
     if (name == NULL || !ovl_name_valid(name, strlen(name)) || naddr == 0 ||
         naddr > OVL_PRESENCE_ADDRS_MAX || addrs == NULL)
         return -EINVAL;
     for (size_t i = 0; i < naddr; i++)
-        if (ovl_addr_encode(tmp, &addrs[i], false) != 0)
+        if (ovl_addr_encode(tmp, &addrs[i], false) != 0 ||
+            ovl__addr_unspecified(&addrs[i]))
             return -EINVAL;
-    for (uint8_t i = 0; i < n->nrooms; i++)
-        if (strcmp(n->rooms[i].name, name) == 0)
-            room = &n->rooms[i];
-    if (room == NULL) {
-        if (n->nrooms == OVL__ROOMS_MAX)
-            return -ENOSPC;
-        room = &n->rooms[n->nrooms++];
-    }
+    room = room_find(n, name);
+    if (room == NULL && (room = room_slot(n)) == NULL)
+        return -ENOSPC;
     memset(room, 0, sizeof(*room));
     strcpy(room->name, name);
     memcpy(room->addrs, addrs, naddr * sizeof(*addrs));
@@ -588,6 +655,30 @@ int ovl_node_publish_room(struct ovl_node *n, const char *name,
         publish_room(n, room, now);
     else
         room->refresh_at = now;
+    return 0;
+}
+
+int ovl_node_withdraw_room(struct ovl_node *n, const char *name,
+                           uint64_t now)
+{
+    struct ovl_room *room;
+
+    if (name == NULL || !ovl_name_valid(name, strlen(name)))
+        return -EINVAL;
+    room = room_find(n, name);
+    if (room == NULL)
+        return -ENOENT;
+    if (room->withdrawn)
+        return 0;
+    room->withdrawn = true;
+    /* Every live version was issued before now and expires within
+     * OVL_ROOM_TTL of its issue: after that, nothing is left to replace. */
+    room->gone_at = now + OVL_ROOM_TTL * OVL_NS_PER_SEC;
+    if (ovl_node_logged_in(n))
+        publish_room(n, room, now);
+    else
+        room->refresh_at = now; /* at the next login */
+    ovl__house_schedule(n, ovl__tmin(room->refresh_at, room->gone_at));
     return 0;
 }
 
@@ -695,6 +786,20 @@ static void buddy_report(struct ovl_node *n, struct ovl_buddy *b,
     b->state = (uint8_t)st;
 }
 
+/* True if @m refuses a request for now (over the supernode's limits, or
+ * out of resources there): worth asking again later. */
+static bool is_busy(const struct ovl_msg *m)
+{
+    return m && m->type == OVL_M_ERROR && m->u.error.code == OVL_MERR_BUSY;
+}
+
+/* The supernode said busy: no paced request before the retry delay. */
+static void hold_pace(struct ovl_node *n, uint64_t now)
+{
+    n->pace_hold = now + (uint64_t)OVL__BUSY_RETRY_MS * 1000000u;
+    ovl__house_schedule(n, n->pace_hold);
+}
+
 static void lookup_answer(struct ovl_node *n, struct ovl_rpc *r,
                           const struct ovl_msg *m, uint64_t now)
 {
@@ -716,10 +821,14 @@ static void lookup_answer(struct ovl_node *n, struct ovl_rpc *r,
                memcmp(rec.key, p.key, 32) == 0;
     }
     if (p.buddy >= 0) {
-        if (p.buddy < n->nbuddies)
+        if (p.buddy < n->nbuddies && is_busy(m)) {
+            n->buddies[p.buddy].need_ask = true; /* not a failure yet */
+            hold_pace(n, now);
+        } else if (p.buddy < n->nbuddies) {
             buddy_report(n, &n->buddies[p.buddy], have ? &rec : NULL,
                          m && m->type == OVL_M_VALUE ? OVL_PS_UNKNOWN
                                                      : OVL_PS_FAILED);
+        }
         return;
     }
     ev = ovl__event(n, OVL_NEV_LOOKUP);
@@ -732,7 +841,9 @@ static void lookup_answer(struct ovl_node *n, struct ovl_rpc *r,
         strcpy(ev->name, p.name);
         ev->state = m && m->type == OVL_M_VALUE ? OVL_PS_UNKNOWN
                                                  : OVL_PS_FAILED;
-        ev->status = ev->state == OVL_PS_FAILED ? -ETIMEDOUT : 0;
+        ev->status = ev->state == OVL_PS_UNKNOWN ? 0
+                     : is_busy(m)                ? -EAGAIN
+                                                 : -ETIMEDOUT;
     }
     if (m && m->type == OVL_M_VALUE) {
         ev->rounds = m->u.value.rounds;
@@ -759,15 +870,65 @@ static void subscribe(struct ovl_node *n, int bi, uint64_t now)
                   n->t.search_timeout, now);
 }
 
+/* The pace of buddy requests to the primary (docs/protocol.md 4.13). */
+static const struct ovl_rate pace = {OVL_NS_PER_SEC / OVL__PACE_PER_S,
+                                     OVL__PACE_BURST};
+
+/* Takes a token for one buddy request, unless the pace (or a "busy"
+ * answer) says wait. */
+static bool pace_take(struct ovl_node *n, uint64_t now)
+{
+    return now >= n->pace_hold && ovl__rate_take(&n->pace_tat, &pace, now);
+}
+
+/* When pace_take can next succeed. */
+static uint64_t pace_next(const struct ovl_node *n, uint64_t now)
+{
+    uint64_t t = ovl__rate_next(n->pace_tat, &pace, now);
+
+    return t > n->pace_hold ? t : n->pace_hold;
+}
+
+/*
+ * Sends the buddy requests that are due (a resolution, a subscription or
+ * its renewal), paced below the supernode's default limits: a peer with
+ * hundreds of buddies would otherwise be refused most of them at every
+ * login. Returns when it has more to do (OVL_NEVER: nothing).
+ */
+static uint64_t buddies_pump(struct ovl_node *n, uint64_t now)
+{
+    uint64_t next = OVL_NEVER;
+
+    if (n->pstate != OVL__P_ATTACHED || n->primary == NULL ||
+        n->role == OVL_ROLE_SUPERNODE)
+        return OVL_NEVER;
+    for (int i = 0; i < n->nbuddies; i++) {
+        struct ovl_buddy *b = &n->buddies[i];
+
+        if (b->need_ask) {
+            if (!pace_take(n, now))
+                return pace_next(n, now);
+            b->need_ask = false;
+            ask(n, OVL_R_PRESENCE, b->name, i, now, ++n->next_token);
+        }
+        if (now >= b->renew_at) {
+            if (!pace_take(n, now))
+                return pace_next(n, now);
+            subscribe(n, i, now);
+        }
+        next = ovl__tmin(next, b->renew_at);
+    }
+    return next;
+}
+
+/* Every buddy is resolved and subscribed to afresh (a new primary). */
 static void resolve_buddies(struct ovl_node *n, uint64_t now)
 {
     for (int i = 0; i < n->nbuddies; i++) {
-        if (n->role != OVL_ROLE_SUPERNODE) {
-            ask(n, OVL_R_PRESENCE, n->buddies[i].name, i, now,
-                ++n->next_token);
-            subscribe(n, i, now);
-        }
+        n->buddies[i].need_ask = true;
+        n->buddies[i].renew_at = now;
     }
+    ovl__house_schedule(n, buddies_pump(n, now));
 }
 
 int ovl_node_buddy_add(struct ovl_node *n, const char *handle, uint64_t now)
@@ -789,10 +950,9 @@ int ovl_node_buddy_add(struct ovl_node *n, const char *handle, uint64_t now)
     memset(b, 0, sizeof(*b));
     strcpy(b->name, handle);
     ovl_record_key(b->key, OVL_R_PRESENCE, handle, strlen(handle));
-    if (n->pstate == OVL__P_ATTACHED) {
-        ask(n, OVL_R_PRESENCE, handle, n->nbuddies - 1, now, ++n->next_token);
-        subscribe(n, n->nbuddies - 1, now);
-    }
+    b->need_ask = true;
+    b->renew_at = now;
+    ovl__house_schedule(n, buddies_pump(n, now));
     return 0;
 }
 
@@ -895,6 +1055,22 @@ void ovl__promote(struct ovl_node *n, uint64_t now)
 
 /* ---- RPC answers ------------------------------------------------------------------------------ */
 
+/* The supernode refused a publication as busy: sign and send it again
+ * after the retry delay (presence, or the room that STORE carried). */
+static void publish_retry(struct ovl_node *n, const struct ovl_rpc *r,
+                          uint64_t now)
+{
+    uint64_t at = now + (uint64_t)OVL__BUSY_RETRY_MS * 1000000u;
+
+    if (r->owner_id == OVL_R_PRESENCE && at < n->presence_refresh_at)
+        n->presence_refresh_at = at;
+    for (uint8_t i = 0; i < n->nrooms; i++)
+        if (r->owner_id == OVL_R_ROOM && n->rooms[i].pub_rid == r->rid &&
+            at < n->rooms[i].refresh_at)
+            n->rooms[i].refresh_at = at;
+    ovl__house_schedule(n, at);
+}
+
 void ovl__peer_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
                         const struct ovl_msg *m, uint64_t now)
 {
@@ -920,6 +1096,9 @@ void ovl__peer_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
             m->u.store_ok.status <= OVL_STORE_DUPLICATE) {
             ev->replicas = m->u.store_ok.replicas;
             ev->seq = m->u.store_ok.seq;
+        } else if (is_busy(m)) {
+            ev->status = -EAGAIN;
+            publish_retry(n, r, now);
         } else {
             ev->status = m == NULL ? -ETIMEDOUT
                          : m->type == OVL_M_STORE_OK &&
@@ -938,6 +1117,10 @@ void ovl__peer_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
     case OVL__OWN_SUBSCRIBE:
         if (m && m->type == OVL_M_NOTIFY && r->link == n->primary)
             ovl__peer_notify(n, r->link, m, now);
+        if (is_busy(m) && r->owner_id < n->nbuddies) {
+            n->buddies[r->owner_id].renew_at = now;
+            hold_pace(n, now);
+        }
         return;
     case OVL__OWN_REACH:
         if (m && m->type == OVL_M_REACH_OK &&
@@ -1007,11 +1190,7 @@ void ovl__peer_house(struct ovl_node *n, uint64_t now)
             n->hostcache_at = now + n->t.hostcache_refresh;
         }
         next = ovl__tmin(next, n->hostcache_at);
-        for (int i = 0; i < n->nbuddies; i++) {
-            if (now >= n->buddies[i].renew_at)
-                subscribe(n, i, now);
-            next = ovl__tmin(next, n->buddies[i].renew_at);
-        }
+        next = ovl__tmin(next, buddies_pump(n, now));
         if (n->attempts == NULL && count_fallbacks(n) < n->fallbacks) {
             if (now >= n->retry_at) {
                 struct ovl_contact c;
@@ -1030,13 +1209,7 @@ void ovl__peer_house(struct ovl_node *n, uint64_t now)
                 next = ovl__tmin(next, n->promote_at);
         }
     }
-    if (ovl_node_logged_in(n) || n->role == OVL_ROLE_SUPERNODE) {
-        for (uint8_t i = 0; i < n->nrooms; i++) {
-            if (now >= n->rooms[i].refresh_at)
-                publish_room(n, &n->rooms[i], now);
-            next = ovl__tmin(next, n->rooms[i].refresh_at);
-        }
-    }
+    next = ovl__tmin(next, rooms_house(n, now));
     if (next != OVL_NEVER)
         ovl__house_schedule(n, next);
 }

@@ -753,9 +753,57 @@ static void on_reach_probe(struct ovl_node *n, struct ovl_link *l,
         reach_answer(n, op, now);
 }
 
+/*
+ * Which of the link's buckets a request draws on (ovl_node_rate_limits,
+ * docs/protocol.md 4.13). Work done on a peer's behalf (SEARCH) is
+ * limited per kind; direct DHT requests from a node that does not claim
+ * membership are limited as a whole. Members' are not: one lookup of
+ * theirs sends us up to 64 queries at once, and a direct request is
+ * answered from this node's own store and routing table (a STORE costs a
+ * signature check, after the cheap ones), never with work on its behalf.
+ */
+static enum ovl__rl rl_kind(const struct ovl_msg *m)
+{
+    bool search = (m->flags & OVL_MF_SEARCH) != 0;
+
+    switch (m->type) {
+    case OVL_M_LOGIN:
+    case OVL_M_HOSTCACHE_GET:
+    case OVL_M_REACH_PROBE:
+        return OVL__RL_RARE;
+    case OVL_M_FIND_VALUE:
+        if (search)
+            return OVL__RL_SEARCH;
+        break;
+    case OVL_M_STORE:
+        if (search)
+            return OVL__RL_STORE;
+        break;
+    case OVL_M_SUBSCRIBE:
+        if (search)
+            return OVL__RL_SUBSCRIBE;
+        break;
+    case OVL_M_FIND_NODE:
+        break;
+    default:
+        return OVL__RL_NONE;
+    }
+    return (m->flags & OVL_MF_DHT_MEMBER) ? OVL__RL_NONE : OVL__RL_DHT;
+}
+
 void ovl__super_request(struct ovl_node *n, struct ovl_link *l,
                         const struct ovl_msg *m, uint64_t now)
 {
+    enum ovl__rl k = rl_kind(m);
+
+    if (k != OVL__RL_NONE && !ovl__rate_take(&l->rl_tat[k], &n->rl[k], now)) {
+        /* Refused before any work (no lookup, no signature check), so a
+         * flood costs this node one small answer per request and the
+         * flooder's neighbours nothing. */
+        n->stats.rate_limited++;
+        reply_error(n, l, m->rid, OVL_MERR_BUSY, now);
+        return;
+    }
     switch (m->type) {
     case OVL_M_LOGIN:
         on_login(n, l, m, now);
@@ -807,6 +855,19 @@ static void send_query(struct ovl_node *n, struct ovl_op *op,
         ovl_lookup_failed(op->lk, c->node_id);
 }
 
+/*
+ * How long a value lookup that found a record waits for the answers
+ * still in flight. One holder's word is not enough: a replica that
+ * missed an update (the attested LASTSEEN ending a presence, say) may be
+ * the closest and the fastest, and its stale version would win and even
+ * be cached. Until a second holder has answered, wait for the whole
+ * round (each query times out after rpc_timeout); after that, the grace.
+ */
+static uint64_t found_grace(const struct ovl_node *n, const struct ovl_op *op)
+{
+    return op->nholders >= 2 ? n->t.lookup_grace : n->t.rpc_timeout;
+}
+
 static void op_step(struct ovl_node *n, struct ovl_op *op, uint64_t now)
 {
     struct ovl_contact ask[OVL_LOOKUP_FANOUT_MAX];
@@ -816,7 +877,7 @@ static void op_step(struct ovl_node *n, struct ovl_op *op, uint64_t now)
         size_t k;
 
         if (lk->kind == OVL_LOOKUP_VALUE &&
-            ovl_lookup_can_finish(lk, now, n->t.lookup_grace)) {
+            ovl_lookup_can_finish(lk, now, found_grace(n, op))) {
             op_finish(n, op, now);
             return;
         }
@@ -824,7 +885,8 @@ static void op_step(struct ovl_node *n, struct ovl_op *op, uint64_t now)
             /* Final but answers still out: give them the grace period
              * (can_finish was false, so it lies ahead). */
             if (ovl_lookup_final(lk))
-                ovl__timer_set(n, &op->timer, lk->found_at + n->t.lookup_grace);
+                ovl__timer_set(n, &op->timer,
+                               lk->found_at + found_grace(n, op));
             return;
         }
         k = ovl_lookup_next(lk, now, ask, OVL_LOOKUP_FANOUT_MAX);
@@ -1052,6 +1114,35 @@ static void op_finish(struct ovl_node *n, struct ovl_op *op, uint64_t now)
     }
 }
 
+/*
+ * A lookup query of a STORE operation timed out: ask once more. One lost
+ * datagram would otherwise drop a live node from the replica set, and if
+ * it already held an older version (the presence an attested LASTSEEN
+ * ends), it stays the closest holder of a stale record that searches,
+ * which stop at the closest holder, keep finding. Searches do not retry:
+ * they are waited for, and a dead candidate would cost them a second.
+ * Returns true if the query was sent again.
+ */
+static bool query_retry(struct ovl_node *n, struct ovl_op *op,
+                        const struct ovl_rpc *r, uint64_t now)
+{
+    uint32_t id = ovl_load_le32(r->peer_id);
+    struct ovl_msg m;
+
+    if (op->kind != OVL__OP_STORE || r->link == NULL || r->link->dead ||
+        op->nqretried >= OVL_DHT_K)
+        return false;
+    for (uint8_t i = 0; i < op->nqretried; i++)
+        if (op->qretried[i] == id)
+            return false;
+    op->qretried[op->nqretried++] = id;
+    memset(&m, 0, sizeof(m));
+    m.type = OVL_M_FIND_NODE;
+    memcpy(m.u.find_node.target, op->lk->target, 32);
+    return ovl__send_msg(n, r->link, &m, OVL__OWN_OP, op->id,
+                         n->t.rpc_timeout, now) == 0;
+}
+
 /* An answer (or a failure) to one of an operation's RPCs. */
 static void op_rpc(struct ovl_node *n, struct ovl_op *op, struct ovl_rpc *r,
                    const struct ovl_msg *m, uint64_t now)
@@ -1095,6 +1186,8 @@ static void op_rpc(struct ovl_node *n, struct ovl_op *op, struct ovl_rpc *r,
     }
     if (op->lk == NULL)
         return;
+    if (m == NULL && query_retry(n, op, r, now))
+        return; /* still asked */
     if (m == NULL || m->type == OVL_M_ERROR) {
         ovl_lookup_failed(op->lk, r->peer_id);
     } else if (m->type == OVL_M_NODES) {

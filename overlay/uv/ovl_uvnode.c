@@ -79,6 +79,8 @@ struct ovl_uvnode {
     uint16_t udp_port, tcp_port;
     struct ovl_addr local;
     struct ovl_uvnode_counters ctr;
+    unsigned tcp_keepalive_s;   /* SO_KEEPALIVE idle time */
+    char *strs[4];              /* our copies of the config's strings */
     double stun_tokens;
     uint64_t stun_refill_ms;
     uint64_t hc_saved_at;       /* node clock */
@@ -103,24 +105,26 @@ int ovl_uv_addr_from_sockaddr(struct ovl_addr *a, const struct sockaddr *sa)
 {
     memset(a, 0, sizeof(*a));
     if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        struct sockaddr_in s4;
 
+        memcpy(&s4, sa, sizeof(s4));
         a->family = OVL_AF_INET;
-        a->port = ntohs(s4->sin_port);
-        memcpy(a->ip, &s4->sin_addr, 4);
+        a->port = ntohs(s4.sin_port);
+        memcpy(a->ip, &s4.sin_addr, 4);
         return 0;
     }
     if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        struct sockaddr_in6 s6;
 
-        a->port = ntohs(s6->sin6_port);
-        if (memcmp(&s6->sin6_addr, v4mapped, 12) == 0) {
+        memcpy(&s6, sa, sizeof(s6));
+        a->port = ntohs(s6.sin6_port);
+        if (memcmp(&s6.sin6_addr, v4mapped, 12) == 0) {
             a->family = OVL_AF_INET;
-            memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
+            memcpy(a->ip, (const uint8_t *)&s6.sin6_addr + 12, 4);
         } else {
             a->family = OVL_AF_INET6;
-            memcpy(a->ip, &s6->sin6_addr, 16);
+            memcpy(a->ip, &s6.sin6_addr, 16);
         }
         return 0;
     }
@@ -131,20 +135,18 @@ int ovl_uv_addr_to_sockaddr(const struct ovl_addr *a, struct sockaddr_storage *s
 {
     memset(ss, 0, sizeof(*ss));
     if (a->family == OVL_AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(a->port)};
 
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(a->port);
-        memcpy(&s4->sin_addr, a->ip, 4);
-        return (int)sizeof(*s4);
+        memcpy(&s4.sin_addr, a->ip, 4);
+        memcpy(ss, &s4, sizeof(s4));
+        return (int)sizeof(s4);
     }
     if (a->family == OVL_AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(a->port)};
 
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        memcpy(&s6->sin6_addr, a->ip, 16);
-        return (int)sizeof(*s6);
+        memcpy(&s6.sin6_addr, a->ip, 16);
+        memcpy(ss, &s6, sizeof(s6));
+        return (int)sizeof(s6);
     }
     return -EAFNOSUPPORT;
 }
@@ -256,6 +258,12 @@ static void conn_unlink(struct ovl_uvnode *u, struct uconn *c)
     }
 }
 
+static void free_strs(struct ovl_uvnode *u)
+{
+    for (size_t i = 0; i < sizeof(u->strs) / sizeof(u->strs[0]); i++)
+        free(u->strs[i]);
+}
+
 static void handle_gone(struct ovl_uvnode *u)
 {
     u->open_handles--;
@@ -263,6 +271,7 @@ static void handle_gone(struct ovl_uvnode *u)
         ovl_uvnode_closed_cb done = u->done;
         void *data = u->done_data;
 
+        free_strs(u);
         free(u);
         if (done)
             done(data);
@@ -362,7 +371,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 30);
+    uv_tcp_keepalive(&c->tcp, 1, u->tcp_keepalive_s);
     ovl_node_tcp_connected(u->node, c->id, ovl_uvnode_now(u));
     flush(u);
     if (!c->dead)
@@ -459,7 +468,7 @@ static void on_accept(uv_stream_t *lis, int status)
     c->id = ovl_node_tcp_accepted(u->node, &c->peer, c->since);
     conn_insert(u, c);
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 30);
+    uv_tcp_keepalive(&c->tcp, 1, u->tcp_keepalive_s);
     conn_start_reading(u, c);
     flush(u);
 }
@@ -625,8 +634,11 @@ static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
         struct sockaddr_storage ss;
         int sl = sizeof(ss);
 
-        if (uv_udp_getsockname(&u->nat_udp, (struct sockaddr *)&ss, &sl) == 0)
-            nc.local.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        struct ovl_addr na;
+
+        if (uv_udp_getsockname(&u->nat_udp, (struct sockaddr *)&ss, &sl) == 0 &&
+            ovl_uv_addr_from_sockaddr(&na, (struct sockaddr *)&ss) == 0)
+            nc.local.port = na.port;
     }
     nc.rto_ms = u->cfg.nat_rto_ms;
     nc.rc = u->cfg.nat_rc;
@@ -748,11 +760,17 @@ static void on_house(uv_timer_t *t)
     }
 }
 
+/* The driver's own reactions, before the application sees @ev. */
 static void handle_event(struct ovl_uvnode *u, const struct ovl_event *ev)
 {
     if (ev->kind == OVL_NEV_LOGGED_IN && ev->supernode.udp.family != OVL_AF_NONE &&
         ovl_node_role(u->node) == OVL_ROLE_PEER)
         nat_start(u, &ev->supernode);
+}
+
+/* ... and after: a graceful close ends once the logout is done. */
+static void handle_event_after(struct ovl_uvnode *u, const struct ovl_event *ev)
+{
     if (ev->kind == OVL_NEV_LOGGED_OUT && u->logging_out) {
         u->logging_out = false;
         teardown(u);
@@ -801,6 +819,8 @@ static void flush(struct ovl_uvnode *u)
             handle_event(u, &ev);
             if (u->cfg.on_event && !u->torn_down)
                 u->cfg.on_event(u, &ev, u->cfg.data);
+            if (!u->torn_down)
+                handle_event_after(u, &ev);
         }
     } while (!u->torn_down && (more || u->flush_again));
     u->in_flush = false;
@@ -856,40 +876,121 @@ static void pick_advertise(struct ovl_uvnode *u, const struct sockaddr *bound)
     uv_free_interface_addresses(ifs, nifs);
 }
 
+/* Sets @port in a sockaddr_in or sockaddr_in6. */
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET) {
+        struct sockaddr_in s4;
+
+        memcpy(&s4, ss, sizeof(s4));
+        s4.sin_port = htons(port);
+        memcpy(ss, &s4, sizeof(s4));
+    } else {
+        struct sockaddr_in6 s6;
+
+        memcpy(&s6, ss, sizeof(s6));
+        s6.sin6_port = htons(port);
+        memcpy(ss, &s6, sizeof(s6));
+    }
+}
+
+static socklen_t ss_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                    : sizeof(struct sockaddr_in6);
+}
+
+/*
+ * Binds the UDP socket and, when wanted, a TCP socket on the same port
+ * number. With port 0 the kernel picks the UDP port, and that number may
+ * be taken for TCP; so the pair is bound as plain descriptors first and
+ * retried with a new number before libuv adopts them.
+ */
+static int bind_pair(struct ovl_uvnode *u, const struct sockaddr_storage *want,
+                     int *ufd_out, int *tfd_out)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        struct sockaddr_storage ss = *want;
+        socklen_t sl = sizeof(ss);
+        int ufd, tfd = -1, one = 1, rc;
+
+        ufd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (ufd < 0)
+            return -errno;
+        if (bind(ufd, (struct sockaddr *)&ss, ss_len(&ss)) != 0 ||
+            getsockname(ufd, (struct sockaddr *)&ss, &sl) != 0) {
+            rc = -errno;
+            close(ufd);
+            return rc;
+        }
+        if (!u->cfg.listen_tcp) {
+            *ufd_out = ufd;
+            *tfd_out = -1;
+            return 0;
+        }
+        tfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (tfd < 0) {
+            rc = -errno;
+            close(ufd);
+            return rc;
+        }
+        setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(tfd, (struct sockaddr *)&ss, ss_len(&ss)) == 0) {
+            *ufd_out = ufd;
+            *tfd_out = tfd;
+            return 0;
+        }
+        rc = -errno;
+        close(tfd);
+        close(ufd);
+        if (rc != -EADDRINUSE || u->cfg.port != 0)
+            return rc;
+    }
+    return -EADDRINUSE;
+}
+
 static int bind_sockets(struct ovl_uvnode *u, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss), rc;
+    struct sockaddr_storage ss = {0};
+    int sl = sizeof(ss), rc, ufd = -1, tfd = -1;
     const char *ip = u->cfg.bind_ip ? u->cfg.bind_ip : "0.0.0.0";
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    const struct sockaddr *sa;
 
-    if (uv_ip4_addr(ip, u->cfg.port, &a4) == 0) {
-        sa = (const struct sockaddr *)&a4;
-    } else if (uv_ip6_addr(ip, u->cfg.port, &a6) == 0) {
-        sa = (const struct sockaddr *)&a6;
-    } else {
+    if (uv_ip4_addr(ip, u->cfg.port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(ip, u->cfg.port, (struct sockaddr_in6 *)&ss) != 0) {
         snprintf(err, errlen, "overlay: bad bind address '%s'", ip);
         return -EINVAL;
     }
-    rc = uv_udp_bind(&u->udp, sa, 0);
-    if (rc == 0)
-        rc = uv_udp_getsockname(&u->udp, (struct sockaddr *)&ss, &sl);
+    rc = bind_pair(u, &ss, &ufd, &tfd);
     if (rc) {
-        snprintf(err, errlen, "overlay: UDP %s port %u: %s", ip, u->cfg.port, uv_strerror(rc));
+        snprintf(err, errlen, "overlay: UDP%s %s port %u: %s", u->cfg.listen_tcp ? "+TCP" : "",
+                 ip, u->cfg.port, strerror(-rc));
         return rc;
     }
-    u->udp_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (u->cfg.listen_tcp) {
-        /* The same port number as UDP, so one contact names both. */
-        if (sa->sa_family == AF_INET)
-            a4.sin_port = htons(u->udp_port);
-        else
-            a6.sin6_port = htons(u->udp_port);
-        rc = uv_tcp_bind(&u->lis, sa, 0);
-        if (rc == 0)
+    rc = uv_udp_open(&u->udp, ufd);
+    if (rc) {
+        close(ufd);
+        if (tfd >= 0)
+            close(tfd);
+        snprintf(err, errlen, "overlay: UDP socket: %s", uv_strerror(rc));
+        return rc;
+    }
+    rc = uv_udp_getsockname(&u->udp, (struct sockaddr *)&ss, &sl);
+    if (rc == 0)
+        rc = ovl_uv_addr_from_sockaddr(&u->local, (struct sockaddr *)&ss);
+    if (rc) {
+        if (tfd >= 0)
+            close(tfd);
+        snprintf(err, errlen, "overlay: UDP socket has no address");
+        return rc;
+    }
+    u->udp_port = u->local.port;
+    if (tfd >= 0) {
+        rc = uv_tcp_open(&u->lis, tfd);
+        if (rc) {
+            close(tfd);
+        } else {
             rc = uv_listen((uv_stream_t *)&u->lis, 128, on_accept);
+        }
         if (rc) {
             snprintf(err, errlen, "overlay: TCP %s port %u: %s", ip, u->udp_port,
                      uv_strerror(rc));
@@ -898,11 +999,10 @@ static int bind_sockets(struct ovl_uvnode *u, char *err, size_t errlen)
         u->tcp_port = u->udp_port;
     }
     if (u->cfg.listen_443) {
-        if (sa->sa_family == AF_INET)
-            a4.sin_port = htons(443);
-        else
-            a6.sin6_port = htons(443);
-        rc = uv_tcp_bind(&u->lis443, sa, 0);
+        struct sockaddr_storage s443 = ss;
+
+        set_port(&s443, 443);
+        rc = uv_tcp_bind(&u->lis443, (struct sockaddr *)&s443, 0);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&u->lis443, 128, on_accept);
         if (rc) {
@@ -914,7 +1014,7 @@ static int bind_sockets(struct ovl_uvnode *u, char *err, size_t errlen)
     if (u->has_nat) {
         struct sockaddr_storage n = ss;
 
-        ((struct sockaddr_in *)&n)->sin_port = 0;
+        set_port(&n, 0);
         rc = uv_udp_bind(&u->nat_udp, (const struct sockaddr *)&n, 0);
         if (rc == 0)
             rc = uv_udp_recv_start(&u->nat_udp, ovl_uv_alloc_slab, on_nat_recv);
@@ -948,6 +1048,29 @@ int ovl_uvnode_new(struct ovl_uvnode **out, uv_loop_t *loop,
         return -ENOMEM;
     u->loop = loop;
     u->cfg = *cfg;
+    /* The strings are used for the driver's whole life (the host cache
+     * is saved at close): keep copies, not the caller's pointers. */
+    {
+        const char **fields[] = {&u->cfg.bind_ip, &u->cfg.advertise_ip,
+                                 &u->cfg.hostcache_path, &u->cfg.software};
+
+        for (size_t i = 0; i < 4; i++) {
+            if (*fields[i] == NULL)
+                continue;
+            u->strs[i] = strdup(*fields[i]);
+            if (u->strs[i] == NULL) {
+                free_strs(u);
+                free(u);
+                return -ENOMEM;
+            }
+            *fields[i] = u->strs[i];
+        }
+    }
+    u->tcp_keepalive_s = cfg->node.timing.keepalive
+                             ? (unsigned)(cfg->node.timing.keepalive / 1000000000ull)
+                             : 30;
+    if (u->tcp_keepalive_s == 0)
+        u->tcp_keepalive_s = 1;
     u->has_nat = cfg->nat_discovery;
     u->stun_tokens = STUN_BURST;
     u->stun_refill_ms = uv_now(loop);

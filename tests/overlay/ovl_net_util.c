@@ -4,6 +4,7 @@
 #include "ovl_net_util.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,9 @@ static void on_event(struct ovl_sim *s, uint32_t h, const struct ovl_event *ev,
         l->last_buddy = *ev;
         break;
     case OVL_NEV_LOOKUP:
+        l->lookups++;
+        l->lookups_busy += ev->status == -EAGAIN;
+        l->lookups_online += ev->state == OVL_PS_ONLINE;
         for (int i = 0; i < LK_PER_HOST; i++) {
             size_t k = (size_t)h * LK_PER_HOST + i;
 

@@ -21,6 +21,9 @@ struct host_log {
     char last_reason[128];
     struct ovl_event last_buddy;
     uint32_t buddy_events;
+    uint32_t lookups;           /* OVL_NEV_LOOKUP events */
+    uint32_t lookups_busy;      /* ... refused as busy (-EAGAIN) */
+    uint32_t lookups_online;    /* ... that found a live record */
 };
 
 /* A finished lookup. */

@@ -8,6 +8,7 @@
  * replayed records, and determinism.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -443,4 +444,223 @@ Test(net, same_seed_same_run, .timeout = 30)
     net_free(a);
     net_free(b);
     net_free(c);
+}
+
+/* ---- Abuse and withdrawal --------------------------------------------------------- */
+
+static uint32_t supernode_host(const struct net *n, uint32_t peer)
+{
+    struct ovl_contact sn;
+
+    cr_assert(ovl_node_supernode(ovl_sim_node(n->sim, peer), &sn));
+    for (uint32_t h = 0; h < n->nsn; h++)
+        if (memcmp(ovl_sim_identity(n->sim, h)->ed_pk, sn.identity, 32) == 0)
+            return h;
+    cr_assert_fail("supernode of host %u not found", peer);
+    return UINT32_MAX;
+}
+
+static uint64_t sum_rate_limited(const struct net *n)
+{
+    uint64_t k = 0;
+
+    for (uint32_t h = 0; h < ovl_sim_hosts(n->sim); h++)
+        if (ovl_sim_node(n->sim, h))
+            k += ovl_node_stats(ovl_sim_node(n->sim, h))->rate_limited;
+    return k;
+}
+
+/* One peer floods its supernode with 2000 searches at once: the
+ * supernode refuses what is over the peer's limit (burst 40, 20/s) before
+ * doing any work, so the DHT sees a few dozen searches, and the other
+ * peers of the same supernode, asking at the same time, all get their
+ * answers. Once its bucket has refilled the flooder is served again. */
+Test(net, search_flood_is_refused_others_served, .timeout = 120)
+{
+    struct net_params p = {.seed = 12, .nsn = 10, .npeer = 60};
+    struct net *n = net_new(&p, 30);
+    uint32_t flooder = net_peer(n, 0), sn = supernode_host(n, flooder);
+    struct { uint32_t host; int slot; } q[16];
+    const struct ovl_node_stats *st = ovl_node_stats(ovl_sim_node(n->sim, sn));
+    uint64_t searches0 = st->searches, limited0 = st->rate_limited;
+    uint32_t nq = 0, same_sn = 0, busy;
+    char name[32];
+
+    cr_assert_eq(net_logged_in(n, n->nsn, n->nsn + n->npeer), n->npeer);
+    for (uint32_t i = 0; i < 2000; i++) {
+        snprintf(name, sizeof(name), "flood%u", i);
+        cr_assert_eq(ovl_node_lookup(ovl_sim_node(n->sim, flooder),
+                                     OVL_R_PRESENCE, name,
+                                     ovl_sim_now(n->sim), NULL),
+                     0);
+    }
+    ovl_sim_touch(n->sim, flooder);
+    /* Meanwhile, others ask: up to 8 peers of the same supernode, and 8
+     * of other supernodes. */
+    for (uint32_t i = 1; i < n->npeer && nq < 16; i++) {
+        uint32_t h = net_peer(n, i);
+        bool mine = supernode_host(n, h) == sn;
+
+        if (mine ? same_sn == 8 : nq - same_sn == 8)
+            continue;
+        snprintf(name, sizeof(name), "user%u", (i * 7 + 1) % n->npeer);
+        q[nq].host = h;
+        q[nq].slot = net_lookup(n, h, OVL_R_PRESENCE, name);
+        cr_assert_geq(q[nq].slot, 0);
+        same_sn += mine;
+        nq++;
+    }
+    cr_assert_geq(same_sn, 3, "victims share the flooder's supernode");
+    net_run(n, 15);
+    for (uint32_t i = 0; i < nq; i++) {
+        const struct lk_result *r = net_wait(n, q[i].host, q[i].slot, 10);
+
+        cr_assert(r->done, "lookup from host %u answered", q[i].host);
+        cr_expect_eq(r->ev.state, OVL_PS_ONLINE, "host %u: state %d",
+                     q[i].host, r->ev.state);
+    }
+    busy = n->log[flooder].lookups_busy;
+    fprintf(stderr, "flood: 2000 asked, %u answered, %u refused as busy; "
+                    "supernode ran %llu searches, refused %llu; %u others "
+                    "(%u on that supernode) asked meanwhile\n",
+            n->log[flooder].lookups, busy,
+            (unsigned long long)(st->searches - searches0),
+            (unsigned long long)(st->rate_limited - limited0), nq, same_sn);
+    cr_expect_eq(n->log[flooder].lookups, 2000u, "every lookup answered");
+    cr_expect_geq(busy, 1900u, "the flood is refused");
+    cr_expect_eq(st->rate_limited - limited0, busy);
+    cr_expect_leq(st->searches - searches0, 2000u - busy + nq,
+                  "refused searches cost no DHT work");
+    /* The bucket refills: the flooder is served again. */
+    net_run(n, 3);
+    int slot = net_lookup(n, flooder, OVL_R_PRESENCE, "user5");
+    const struct lk_result *r = net_wait(n, flooder, slot, 15);
+    cr_assert(r->done);
+    cr_expect_eq(r->ev.state, OVL_PS_ONLINE);
+    net_free(n);
+}
+
+/* A peer with a long buddy list paces its requests below its supernode's
+ * limits: every buddy is resolved at login and nothing is refused. */
+Test(net, many_buddies_paced_below_limits, .timeout = 120)
+{
+    struct net_params p = {.seed = 13, .nsn = 10, .npeer = 130};
+    struct net *n = net_new(&p, 30);
+    uint32_t a = net_add(n, OVL_ROLE_MODE_PEER, OVL_NAT_CONE, "popular",
+                         NULL);
+    uint64_t limited0 = sum_rate_limited(n);
+    char name[32];
+
+    for (uint32_t i = 0; i < 120; i++) {
+        snprintf(name, sizeof(name), "user%u", i);
+        cr_assert_eq(ovl_node_buddy_add(ovl_sim_node(n->sim, a), name,
+                                        ovl_sim_now(n->sim)),
+                     0);
+    }
+    net_run(n, 40);
+    cr_assert(ovl_node_logged_in(ovl_sim_node(n->sim, a)));
+    cr_expect_eq(n->log[a].buddy_events, 120u, "every buddy resolved once");
+    cr_expect_eq(sum_rate_limited(n) - limited0, 0u, "nothing refused");
+    net_free(n);
+}
+
+static const struct lk_result *lookup_room(struct net *n, uint32_t from,
+                                           const char *room)
+{
+    int slot = net_lookup(n, from, OVL_R_ROOM, room);
+
+    cr_assert_geq(slot, 0);
+    return net_wait(n, from, slot, 20);
+}
+
+/* A room is published, found, withdrawn (then unknown everywhere once
+ * cached results have aged), and published again under the same name;
+ * by a bridge attached as a peer, and by a supernode. */
+Test(net, room_withdrawal, .timeout = 120)
+{
+    struct net_params p = {.seed = 14, .nsn = 12, .npeer = 20};
+    struct net *n = net_new(&p, 30);
+    uint32_t bridge = net_peer(n, 3), sbridge = 4;
+    uint32_t askers[3] = {net_peer(n, 10), net_peer(n, 15), 7};
+    struct ovl_addr addr, addr2, unspec;
+    const struct lk_result *r;
+    uint64_t live_seq;
+
+    ovl_addr_v4(&addr, 0x0B0000FEu, 33033);
+    ovl_addr_v4(&addr2, 0x0B0000FDu, 33034);
+    ovl_addr_v4(&unspec, 0, 33033);
+    cr_expect_eq(ovl_node_publish_room(ovl_sim_node(n->sim, bridge), "hall",
+                                       &unspec, 1, 0, NULL,
+                                       ovl_sim_now(n->sim)),
+                 -EINVAL, "the unspecified address means withdrawn");
+    cr_expect_eq(ovl_node_withdraw_room(ovl_sim_node(n->sim, bridge), "hall",
+                                        ovl_sim_now(n->sim)),
+                 -ENOENT);
+    cr_expect_eq(ovl_node_withdraw_room(ovl_sim_node(n->sim, bridge), "a b",
+                                        ovl_sim_now(n->sim)),
+                 -EINVAL);
+    cr_assert_eq(ovl_node_publish_room(ovl_sim_node(n->sim, bridge), "hall",
+                                       &addr, 1, 33033, NULL,
+                                       ovl_sim_now(n->sim)),
+                 0);
+    ovl_sim_touch(n->sim, bridge);
+    cr_assert_eq(ovl_node_publish_room(ovl_sim_node(n->sim, sbridge), "deck",
+                                       &addr, 1, 33033, NULL,
+                                       ovl_sim_now(n->sim)),
+                 0);
+    ovl_sim_touch(n->sim, sbridge);
+    net_run(n, 5);
+    for (int i = 0; i < 3; i++) {
+        r = lookup_room(n, askers[i], "hall");
+        cr_assert(r->done);
+        cr_expect_eq(r->ev.state, OVL_PS_ONLINE);
+        cr_expect_eq(r->ev.tcp_port, 33033);
+        r = lookup_room(n, askers[i], "deck");
+        cr_expect_eq(r->ev.state, OVL_PS_ONLINE);
+    }
+    live_seq = r->ev.seq;
+
+    /* Withdrawn: caches that answered above may say "online" for up to
+     * cache_ttl (20 s); after that every lookup says unknown. */
+    cr_assert_eq(ovl_node_withdraw_room(ovl_sim_node(n->sim, bridge), "hall",
+                                        ovl_sim_now(n->sim)),
+                 0);
+    cr_expect_eq(ovl_node_withdraw_room(ovl_sim_node(n->sim, bridge), "hall",
+                                        ovl_sim_now(n->sim)),
+                 0, "withdrawing twice is harmless");
+    ovl_sim_touch(n->sim, bridge);
+    cr_assert_eq(ovl_node_withdraw_room(ovl_sim_node(n->sim, sbridge),
+                                        "deck", ovl_sim_now(n->sim)),
+                 0);
+    ovl_sim_touch(n->sim, sbridge);
+    net_run(n, 21);
+    for (int i = 0; i < 3; i++) {
+        r = lookup_room(n, askers[i], "hall");
+        cr_assert(r->done);
+        cr_expect_eq(r->ev.state, OVL_PS_UNKNOWN, "host %u: state %d",
+                     askers[i], r->ev.state);
+        cr_expect_eq(r->ev.status, 0);
+        cr_expect_eq(r->ev.naddr, 0);
+        cr_expect_eq(memcmp(r->ev.owner,
+                            ovl_sim_identity(n->sim, bridge)->ed_pk, 32),
+                     0, "the owner said so");
+        r = lookup_room(n, askers[i], "deck");
+        cr_expect_eq(r->ev.state, OVL_PS_UNKNOWN);
+        cr_expect_gt(r->ev.seq, live_seq);
+    }
+
+    /* Published again: the newer record wins over the withdrawal. */
+    cr_assert_eq(ovl_node_publish_room(ovl_sim_node(n->sim, bridge), "hall",
+                                       &addr2, 1, 33034, NULL,
+                                       ovl_sim_now(n->sim)),
+                 0);
+    ovl_sim_touch(n->sim, bridge);
+    net_run(n, 21);
+    for (int i = 0; i < 3; i++) {
+        r = lookup_room(n, askers[i], "hall");
+        cr_expect_eq(r->ev.state, OVL_PS_ONLINE);
+        cr_expect_eq(r->ev.tcp_port, 33034);
+        cr_expect(ovl_addr_eq(&r->ev.addrs[0], &addr2));
+    }
+    net_free(n);
 }

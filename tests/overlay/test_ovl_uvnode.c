@@ -30,6 +30,7 @@ struct tnode {
     bool nat_done;
     struct ovl_nat_result nat;
     bool closed;
+    bool logged_out;
 };
 
 static uv_loop_t loop;
@@ -42,6 +43,8 @@ static void on_event(struct ovl_uvnode *u, const struct ovl_event *ev, void *dat
     (void)u;
     if (ev->kind == OVL_NEV_LOGGED_IN)
         t->logged_in = true;
+    if (ev->kind == OVL_NEV_LOGGED_OUT)
+        t->logged_out = true;
     if (ev->kind == OVL_NEV_LOOKUP) {
         t->lookups++;
         t->last_lookup = *ev;
@@ -199,6 +202,7 @@ Test(uvnode, login_lookup_logout)
      * handle is asked first so the supernode's cache of "bob" is not
      * what answers (cache_ttl). */
     close_node(2, true);
+    cr_assert(nodes[2].logged_out, "a graceful close reports the logout");
     {
         time_t before = time(NULL);
         uint64_t end = uv_now(&loop) + 30000;
