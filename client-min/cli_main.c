@@ -3,7 +3,8 @@
  * on a bridge by address over a secure leg (UDP, or TCP with --tcp), sends a
  * tone, a WAV file or silence, records what it hears to a WAV file, and
  * prints the leg's statistics at the end. Exits non-zero with a clear
- * message when it cannot join or hears nothing.
+ * message when it cannot join or hears nothing. `chorus-client overlay ...`
+ * is the overlay mode instead (cli_overlay.h).
  *
  * Thread: one (the libuv loop).
  */
@@ -22,6 +23,7 @@
 #include "brg_config.h"
 #include "brg_join.h"
 #include "cli_media.h"
+#include "cli_overlay.h"
 #include "ovl_secure.h"
 #include "ovl_stream.h"
 #include "ovl_uv.h"
@@ -365,6 +367,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: chorus-client [options]\n"
+            "       chorus-client overlay [options]   (the overlay mode: see\n"
+            "                                          chorus-client overlay --help)\n"
             "Joins a room on a Chorus bridge over a secure leg, sends audio, records\n"
             "what it hears, and prints the leg's statistics.\n\n"
             "  --bridge HOST:PORT   bridge media address (default 127.0.0.1:33033)\n"
@@ -510,6 +514,8 @@ int main(int argc, char **argv)
     char err[256];
     int rc;
 
+    if (argc > 1 && strcmp(argv[1], "overlay") == 0)
+        return cli_overlay_main(argc - 1, argv + 1);
     signal(SIGPIPE, SIG_IGN);
     if (parse(&c.o, argc, argv) != 0) {
         fprintf(stderr, "Try 'chorus-client --help'.\n");

@@ -100,9 +100,14 @@ struct brg_config {
     char *log;           /* topic levels, "bridge.udp=debug,mix=warn" */
     char *demo_room;     /* room created at startup if missing; "" none */
     int max_legs;        /* media legs accepted at most */
+    bool overlay;        /* join the peer-to-peer overlay */
+    int overlay_port;    /* overlay UDP and TCP port; 0: ephemeral */
     int role;            /* enum brg_role */
-    char *bootstrap;     /* overlay peers "host:port,host:port", "" none */
-    int keepalive_s;     /* keepalive interval, seconds */
+    char *bootstrap;     /* supernodes "KEY@HOST:PORT,...", "" none (with
+                            role auto: this bridge is a seed) */
+    int keepalive_s;     /* overlay session keep-alive interval, seconds */
+    char *login_authority; /* authority's Ed25519 public key text, "" none */
+    char *advertise_ip;  /* IP others reach us at, "" the driver's choice */
 };
 
 /* One row of the option table. */
@@ -160,7 +165,8 @@ int brg_config_set(struct brg_config *cfg, const char *name,
                    char *err, size_t errlen);
 
 /* Checks rules that involve several options (rtp_port_min <= rtp_port_max,
- * the media port outside the RTP range, API and media ports distinct).
+ * the media port outside the RTP range, API and media ports distinct, the
+ * overlay port distinct from the media, API and RTP ports).
  * Returns 0 or -EINVAL with a message. */
 int brg_config_validate(const struct brg_config *cfg, char *err,
                         size_t errlen);
@@ -173,7 +179,7 @@ int brg_config_help(FILE *out, const char *argv0);
 /* Returns "chorus-bridge <version>". */
 const char *brg_config_version(void);
 
-/* Parses one "host:port" (or "[v6addr]:port") bootstrap entry of
+/* Parses one "host:port" (or "[v6addr]:port") of
  * @len bytes at @s. Writes the host (without brackets, NUL-terminated)
  * into @host of @hostcap bytes and the port to *@port. Returns 0 or
  * -EINVAL. */

@@ -9,6 +9,7 @@
  *   brg_backend.c  the REST API backend: calls hop from the API threads to
  *                  the loop and back
  *   brg_metrics.c  Prometheus text
+ *   brg_overlay.c  the overlay node: room records, GET /v1/overlay
  *
  * Thread: loop for everything here, except where a field says otherwise
  * (the API call queue, which API threads touch under its mutex).
@@ -44,6 +45,7 @@ enum brg_transport { BRG_UDP = 1, BRG_TCP };
 
 struct brg;
 struct brg_room_rt;
+struct ovl_identity;
 
 /* Event subscription of one SSE stream. */
 struct brg_sub {
@@ -171,6 +173,7 @@ struct brg {
     int exit_code;
 
     void *secure;                  /* brg_secure.c state */
+    void *overlay;                 /* brg_overlay.c state, NULL when off */
 
     /* API call queue: API threads push, the loop pops. */
     pthread_mutex_t q_lock;
@@ -234,6 +237,9 @@ int brg_secure_send(struct brg *b, struct brg_leg *l, const uint8_t *pkt,
 void brg_secure_close(struct brg *b, struct brg_leg *l, const char *reason);
 void brg_secure_tick(struct brg *b, uint64_t now_ms);
 void brg_secure_free(struct brg *b);
+/* The bridge's Ed25519 identity (<state_dir>/identity.key), loaded by
+ * brg_secure_start; NULL before. The overlay node uses it too. */
+const struct ovl_identity *brg_secure_identity(struct brg *b);
 
 /* brg_backend.c */
 void brg_backend_init(struct brg *b, struct api_backend *be);

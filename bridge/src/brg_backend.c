@@ -21,6 +21,7 @@
 
 #include "brg.h"
 #include "brg_log.h"
+#include "brg_overlay.h"
 
 static void req_unref(struct brg *b, struct brg_apireq *q)
 {
@@ -211,7 +212,7 @@ static void dispatch(struct brg *b, struct brg_apireq *q)
         brg_legs_api(b, &q->call, &q->res);
         break;
     case API_OP_OVERLAY_GET:
-        brg_api_error(&q->res, 503, NULL, "the overlay is not running on this bridge");
+        brg_overlay_api(b, &q->res);
         break;
     default:
         brg_api_error(&q->res, 404, NULL, "unknown operation");

@@ -8,6 +8,7 @@
 #include "brg_config_int.h"
 #include "brg_log.h"
 #include "brg_store.h"
+#include "ovl_identity.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,6 +23,7 @@
 
 enum {
     HOST_MAX = 256,       /* host part of a bootstrap entry */
+    KEY_TEXT_MAX = 64,    /* a public key: 43 base64url or 64 hex */
 };
 
 static int check_nonempty(const char *v, char *why, size_t whylen);
@@ -29,6 +31,8 @@ static int check_token(const char *v, char *why, size_t whylen);
 static int check_level(const char *v, char *why, size_t whylen);
 static int check_room(const char *v, char *why, size_t whylen);
 static int check_bootstrap(const char *v, char *why, size_t whylen);
+static int check_pubkey(const char *v, char *why, size_t whylen);
+static int check_ip_or_empty(const char *v, char *why, size_t whylen);
 
 #define OFF(field) offsetof(struct brg_config, field)
 
@@ -41,7 +45,8 @@ static const struct brg_option options[] = {
       .help = "configuration file of 'key = value' lines ('' for none)" },
     { .name = "state_dir", .type = BRG_OPT_STRING, .offset = OFF(state_dir),
       .def = "chorus-state", .check = check_nonempty, .metavar = "DIR",
-      .help = "directory for the room database and the API token" },
+      .help = "directory for the room database, the API token, the identity "
+              "key and the overlay's host cache" },
     { .name = "media_addr", .type = BRG_OPT_ADDR, .offset = OFF(media_addr),
       .def = "0.0.0.0", .metavar = "ADDR",
       .help = "address the media ports listen on" },
@@ -83,15 +88,39 @@ static const struct brg_option options[] = {
     { .name = "max_legs", .type = BRG_OPT_INT, .offset = OFF(max_legs),
       .def = "2000", .min = 1, .max = 1000000, .metavar = "N",
       .help = "media legs accepted at most" },
+    { .name = "overlay", .type = BRG_OPT_BOOL, .offset = OFF(overlay),
+      .def = "true",
+      .help = "join the peer-to-peer overlay (overlay_port, UDP and TCP, on "
+              "media_addr) and publish every room in it" },
+    { .name = "overlay_port", .type = BRG_OPT_INT, .offset = OFF(overlay_port),
+      .def = "33034", .min = 0, .max = 65535, .metavar = "PORT",
+      .help = "overlay port, UDP and TCP (0: an ephemeral one)" },
     { .name = "role", .type = BRG_OPT_CHOICE, .offset = OFF(role),
       .def = "auto", .choices = "auto|supernode|peer", .metavar = "ROLE",
-      .help = "overlay role: auto, supernode or peer (reserved: the overlay is not in this release)" },
+      .help = "overlay role: auto (with no bootstrap: the seed of its own "
+              "overlay, a supernode; with bootstrap: a peer, promoted to "
+              "supernode after an hour if reachable over UDP and TCP), "
+              "supernode or peer" },
     { .name = "bootstrap", .type = BRG_OPT_STRING, .offset = OFF(bootstrap),
-      .def = "", .check = check_bootstrap, .metavar = "HOST:PORT,...",
-      .help = "overlay peers to contact first (reserved: the overlay is not in this release)" },
+      .def = "", .check = check_bootstrap, .metavar = "KEY@HOST:PORT,...",
+      .help = "supernodes to log in through: public key @ overlay address "
+              "(GET /v1/overlay 'contact' of another bridge)" },
     { .name = "keepalive_s", .type = BRG_OPT_INT, .offset = OFF(keepalive_s),
       .def = "20", .min = 1, .max = 3600, .metavar = "SECONDS",
-      .help = "overlay keepalive interval (reserved: the overlay is not in this release)" },
+      .help = "keep-alive interval of overlay sessions, UDP and TCP (a "
+              "silent supernode is dropped after max(75, 2.5 x this) s)" },
+    { .name = "login_authority", .type = BRG_OPT_STRING,
+      .offset = OFF(login_authority), .def = "", .check = check_pubkey,
+      .metavar = "KEY",
+      .help = "login authority's public key: as a supernode, require "
+              "certificates; rooms are published with "
+              "<state_dir>/room-certs/<room>.cert ('' none)" },
+    { .name = "advertise_ip", .type = BRG_OPT_STRING,
+      .offset = OFF(advertise_ip), .def = "", .check = check_ip_or_empty,
+      .metavar = "ADDR",
+      .help = "IP others reach this bridge at, in its overlay contact and "
+              "room records ('': media_addr, or if that is a wildcard the "
+              "first non-loopback IPv4)" },
 };
 
 enum { N_OPTIONS = sizeof(options) / sizeof(options[0]) };
@@ -447,13 +476,39 @@ int brg_config_parse_hostport(const char *s, size_t len, char *host,
     return 0;
 }
 
-/* A comma-separated host:port list, "" allowed. Blanks around entries
- * are tolerated. */
-static int check_bootstrap(const char *v, char *why, size_t whylen)
+/* True when the @len bytes at @s are a public key as ovl_pk_from_text
+ * takes it (43 base64url characters or 64 hex digits). */
+static bool pubkey_ok(const char *s, size_t len)
 {
+    char text[KEY_TEXT_MAX + 1];
+    uint8_t pk[OVL_ED_PK_LEN];
+
+    if (len == 0 || len > KEY_TEXT_MAX)
+        return false;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return ovl_pk_from_text(pk, text) == 0;
+}
+
+/* One bootstrap entry "KEY@HOST:PORT" of @n bytes at @e. Only the syntax:
+ * host names are resolved when the overlay starts (ovl_uv_contact_parse),
+ * not while the configuration is read. */
+static bool bootstrap_entry_ok(const char *e, size_t n)
+{
+    const char *at = memchr(e, '@', n);
     char host[HOST_MAX];
     uint16_t port;
 
+    if (!at || !pubkey_ok(e, (size_t)(at - e)))
+        return false;
+    return brg_config_parse_hostport(at + 1, n - (size_t)(at + 1 - e), host,
+                                     sizeof(host), &port) == 0;
+}
+
+/* A comma-separated KEY@HOST:PORT list, "" allowed. Blanks around entries
+ * are tolerated. */
+static int check_bootstrap(const char *v, char *why, size_t whylen)
+{
     while (*v) {
         const char *comma = strchr(v, ',');
         size_t n = comma ? (size_t)(comma - v) : strlen(v);
@@ -465,9 +520,9 @@ static int check_bootstrap(const char *v, char *why, size_t whylen)
         }
         while (n && isspace((unsigned char)e[n - 1]))
             n--;
-        if (brg_config_parse_hostport(e, n, host, sizeof(host), &port) < 0) {
-            snprintf(why, whylen, "is not a host:port list ('%.*s' is not "
-                     "host:port)", (int)n, e);
+        if (!bootstrap_entry_ok(e, n)) {
+            snprintf(why, whylen, "is not a KEY@HOST:PORT list ('%.*s' is not "
+                     "a public key @ host:port)", (int)n, e);
             return -EINVAL;
         }
         if (!comma)
@@ -475,6 +530,25 @@ static int check_bootstrap(const char *v, char *why, size_t whylen)
         v = comma + 1;
     }
     return 0;
+}
+
+/* "" or an Ed25519 public key (login_authority). */
+static int check_pubkey(const char *v, char *why, size_t whylen)
+{
+    if (!*v || pubkey_ok(v, strlen(v)))
+        return 0;
+    snprintf(why, whylen, "is not a public key (43 base64url characters or "
+             "64 hex digits)");
+    return -EINVAL;
+}
+
+/* "" or an IPv4/IPv6 literal (advertise_ip). */
+static int check_ip_or_empty(const char *v, char *why, size_t whylen)
+{
+    if (!*v || is_addr(v))
+        return 0;
+    snprintf(why, whylen, "is not an IPv4 or IPv6 address");
+    return -EINVAL;
 }
 
 /* ------------------------------------------------------- life cycle -- */

@@ -259,6 +259,32 @@ static bool addr_overlap(const char *a, const char *b)
            strcmp(b, "::") == 0;
 }
 
+/* The overlay's port (UDP and TCP, bound on media_addr) must not be one
+ * the bridge already uses. Port 0 (ephemeral) never collides. */
+static int validate_overlay(const struct brg_config *cfg, char *err,
+                            size_t errlen)
+{
+    int p = cfg->overlay_port;
+
+    if (!cfg->overlay || p == 0)
+        return 0;
+    if (p == cfg->media_port) {
+        snprintf(err, errlen, "--overlay-port: %d is also the media port", p);
+        return -EINVAL;
+    }
+    if (p >= cfg->rtp_port_min && p <= cfg->rtp_port_max) {
+        snprintf(err, errlen, "--overlay-port: %d is inside the RTP port "
+                 "range (%d-%d)", p, cfg->rtp_port_min, cfg->rtp_port_max);
+        return -EINVAL;
+    }
+    if (p == cfg->api_port && addr_overlap(cfg->api_addr, cfg->media_addr)) {
+        snprintf(err, errlen, "--overlay-port: %d is also the API port (TCP)",
+                 p);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Checks multi-option rules; see brg_config.h. */
 int brg_config_validate(const struct brg_config *cfg, char *err, size_t errlen)
 {
@@ -280,7 +306,7 @@ int brg_config_validate(const struct brg_config *cfg, char *err, size_t errlen)
                  cfg->api_port);
         return -EINVAL;
     }
-    return 0;
+    return validate_overlay(cfg, err, errlen);
 }
 
 /* ------------------------------------------------------------- help -- */

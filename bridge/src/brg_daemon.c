@@ -1,9 +1,10 @@
 /*
  * brg_daemon.c: the bridge's life: start-up on embedded defaults (state
  * directory, API token, room store, mixing engine, media sockets, REST API,
- * demo room), the mixer's wake-up (events, then every leg's output), a
- * housekeeping timer, and a graceful shutdown on SIGINT/SIGTERM (legs told,
- * API closed, engine stopped, store closed).
+ * demo room, overlay node), the mixer's wake-up (events, then every leg's
+ * output), a housekeeping timer, and a graceful shutdown on SIGINT/SIGTERM
+ * (API closed, legs told, overlay logged out, engine stopped, store
+ * closed).
  *
  * Thread: loop.
  */
@@ -16,6 +17,7 @@
 #include "brg.h"
 #include "brg_daemon.h"
 #include "brg_log.h"
+#include "brg_overlay.h"
 #include "mix_rt.h"
 
 enum { TICK_MS = 100, HOUSEKEEPING_EVERY = 10 };
@@ -116,6 +118,9 @@ static void shutdown_begin(struct brg *b, const char *why)
     HASH_ITER(hh, b->legs, l, tmp)
         brg_leg_remove(b, l, "bridge shutting down");
     brg_secure_stop(b);
+    /* Logs out (an "offline" record; at most 2 s): the loop runs until the
+     * node's handles are closed. */
+    brg_overlay_stop(b, true);
     uv_timer_stop(&b->tick);
     uv_close((uv_handle_t *)&b->tick, NULL);
     uv_close((uv_handle_t *)&b->sigint, NULL);
@@ -253,6 +258,9 @@ int brg_run(struct brg_config *cfg)
         BRG_LOGW("bridge", "demo room %s not created: %s", cfg->demo_room, strerror(-rc));
     if ((rc = brg_secure_start(b)) != 0)
         goto out_secure;
+    /* After the rooms are loaded: the node publishes each of them. */
+    if ((rc = brg_overlay_start(b, brg_secure_identity(b))) != 0)
+        goto out_secure;
     if ((rc = start_api(b)) != 0)
         goto out_secure;
 
@@ -274,6 +282,7 @@ int brg_run(struct brg_config *cfg)
     goto out_free;
 
 out_secure:
+    brg_overlay_stop(b, false);
     brg_secure_stop(b);
     mix_engine_stop(b->engine);
 out_handles:
@@ -281,6 +290,7 @@ out_handles:
     uv_close((uv_handle_t *)&b->api_async, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
 out_free:
+    brg_overlay_free(b);
     brg_secure_free(b);
     mix_engine_free(b->engine);
     free_rooms(b);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "brg.h"
+#include "brg_overlay.h"
 
 struct buf {
     char *p;
@@ -79,6 +80,49 @@ static void cycle_histogram(struct buf *b, const struct mix_engine_stats *s)
     put(b, "chorus_mixer_cycle_seconds_count %llu\n", (unsigned long long)total);
 }
 
+/* The overlay node's series; only chorus_overlay_up (0) when it is off. */
+static void overlay_metrics(struct buf *o, struct brg *b)
+{
+    struct ovl_uvnode_status st;
+    uint32_t rooms = 0;
+    bool up = brg_overlay_status(b, &st, &rooms);
+    const struct ovl_node_stats *s;
+
+    metric(o, "chorus_overlay_up", "gauge", "1 while the overlay node runs.", up);
+    if (!up || !st.stats)
+        return;
+    s = st.stats;
+    metric(o, "chorus_overlay_logged_in", "gauge", "1 while logged in (peer) or joined (supernode).",
+           st.logged_in);
+    metric(o, "chorus_overlay_role", "gauge", "Current overlay role: 0 peer, 1 supernode.",
+           st.role == OVL_ROLE_SUPERNODE);
+    metric(o, "chorus_overlay_hostcache_entries", "gauge", "Supernode contacts in the host cache.",
+           st.hostcache);
+    metric(o, "chorus_overlay_attached_peers", "gauge", "Peers attached to this supernode.", st.attached);
+    metric(o, "chorus_overlay_routing_contacts", "gauge", "Contacts in the DHT routing table.",
+           st.rt_contacts);
+    metric(o, "chorus_overlay_dht_records", "gauge", "Records this supernode stores for the DHT.",
+           st.records);
+    metric(o, "chorus_overlay_rooms_published", "gauge", "Rooms of this bridge published in the overlay.",
+           rooms);
+    metric(o, "chorus_overlay_tcp_connections", "gauge", "Open overlay TCP connections.", st.conns);
+    metric(o, "chorus_overlay_memory_bytes", "gauge", "Heap bytes held by the overlay node.", st.memory);
+    metric(o, "chorus_overlay_rx_msgs_total", "counter", "Overlay messages received.", s->rx_msgs);
+    metric(o, "chorus_overlay_tx_msgs_total", "counter", "Overlay messages sent.", s->tx_msgs);
+    metric(o, "chorus_overlay_rx_bytes_total", "counter", "Overlay bytes received (UDP and TCP).", s->rx_bytes);
+    metric(o, "chorus_overlay_tx_bytes_total", "counter", "Overlay bytes sent (UDP and TCP).", s->tx_bytes);
+    metric(o, "chorus_overlay_rpc_timeouts_total", "counter", "Overlay requests that timed out.",
+           s->rpc_timeouts);
+    metric(o, "chorus_overlay_dropped_total", "counter", "Overlay messages dropped (unexpected, unknown sender, wrong state).",
+           s->dropped);
+    metric(o, "chorus_overlay_stun_answered_total", "counter", "STUN Binding requests answered on the overlay port.",
+           st.counters.stun_answered);
+    metric(o, "chorus_overlay_tcp_idle_closed_total", "counter", "Accepted overlay connections closed for sending nothing.",
+           st.counters.tcp_idle_closed);
+    metric(o, "chorus_overlay_tcp_refused_total", "counter", "Overlay connections refused by the connection caps.",
+           st.counters.tcp_refused_cap);
+}
+
 void brg_metrics_refresh(struct brg *b)
 {
     struct buf o = {0};
@@ -140,6 +184,7 @@ void brg_metrics_refresh(struct brg *b)
     metric(&o, "chorus_mixer_encodes_per_tick", "gauge", "Encoder calls in the last busy cycle.", es.last_encodes);
     metric(&o, "chorus_mixer_max_cycle_microseconds", "gauge", "Longest mixing cycle.", es.max_cycle_ns / 1000);
     cycle_histogram(&o, &es);
+    overlay_metrics(&o, b);
 
     if (o.failed) {
         free(o.p);

@@ -13,6 +13,7 @@
 
 #include "brg.h"
 #include "brg_log.h"
+#include "brg_overlay.h"
 
 static uint32_t next_mix_room_id = 1;
 
@@ -65,6 +66,9 @@ int brg_room_create(struct brg *b, const struct brg_room *rec, bool persist,
     r->mix_live = 1;
     HASH_ADD_STR(b->rooms, rec.name, r);
     b->c.rooms_created++;
+    /* Rooms loaded at start-up come before the node: it publishes them
+     * all when it starts. */
+    brg_overlay_room_added(b, r->rec.name);
     if (out)
         *out = r;
     return 0;
@@ -187,6 +191,7 @@ void brg_room_destroy(struct brg *b, struct brg_room_rt *r)
         brg_leg_remove(b, r->legs, "room deleted");
     brg_room_emit(r, "destroyed", json_object());
     subs_free(r);
+    brg_overlay_room_removed(b, r->rec.name);
     HASH_DEL(b->rooms, r);
     r->dying = true;
     if (r->mix && mix_room_destroy(r->mix) == 0)

@@ -803,6 +803,11 @@ void brg_secure_stop(struct brg *b)
     sc->udp_open = sc->tcp_open = false;
 }
 
+const struct ovl_identity *brg_secure_identity(struct brg *b)
+{
+    return sec(b) ? &sec(b)->id : NULL;
+}
+
 void brg_secure_free(struct brg *b)
 {
     struct brg_secure *sc = sec(b);

@@ -103,6 +103,13 @@ int ovl_cert_verify(struct ovl_cert *out, const uint8_t *buf, size_t len,
                     const uint8_t *authority_pk, uint64_t now_s,
                     enum ovl_rerr *why);
 
+/* Reads a certificate file: the OVL_CERT_LEN raw bytes chorus-authority
+ * writes with --out, or the base64url line it prints without (trailing
+ * blanks allowed). Only reads: verify with ovl_cert_verify. Returns 0, or
+ * a negative errno with "PATH: reason" in @why. */
+int ovl_cert_read_file(const char *path, uint8_t cert[OVL_CERT_LEN],
+                       char *why, size_t whylen);
+
 /* Checks that @c (verified) certifies @kind/@name for @subject. */
 bool ovl_cert_matches(const struct ovl_cert *c, uint8_t kind,
                       const char *name, size_t name_len,

@@ -5,6 +5,7 @@
 #include "ovl_record.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -534,4 +535,40 @@ bool ovl_record_newer(const struct ovl_record *a, const struct ovl_record *b)
     if (c != 0)
         return c > 0;
     return a->raw_len > b->raw_len;
+}
+
+/* ---- certificate files ---- */
+
+int ovl_cert_read_file(const char *path, uint8_t cert[OVL_CERT_LEN],
+                       char *why, size_t whylen)
+{
+    /* Raw bytes or base64url of them, plus a line end: anything longer is
+     * not a certificate, and reading stops there. */
+    char buf[2 * OVL_CERT_LEN + 8];
+    size_t len, bin = 0;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        int e = errno;
+
+        snprintf(why, whylen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    if (len == OVL_CERT_LEN) {
+        memcpy(cert, buf, OVL_CERT_LEN);
+        return 0;
+    }
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    buf[len] = '\0';
+    if (sodium_base642bin(cert, OVL_CERT_LEN, buf, len, NULL, &bin, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        bin != OVL_CERT_LEN) {
+        snprintf(why, whylen, "%s: not a certificate (%d bytes, or their base64url text)",
+                 path, OVL_CERT_LEN);
+        return -EBADMSG;
+    }
+    return 0;
 }

@@ -159,36 +159,6 @@ static int cmd_sign(const char *keyfile, const char *name, const char *subject,
     return 0;
 }
 
-/* Reads a certificate file: 212 raw bytes or its base64url text. */
-static int read_cert(const char *path, uint8_t cert[OVL_CERT_LEN])
-{
-    uint8_t buf[1024];
-    size_t n, bin_len = 0;
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL) {
-        fprintf(stderr, "chorus-authority: %s: %s\n", path, strerror(errno));
-        return 2;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    if (n == OVL_CERT_LEN) {
-        memcpy(cert, buf, OVL_CERT_LEN);
-        return 0;
-    }
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (sodium_base642bin(cert, OVL_CERT_LEN, (const char *)buf, n, NULL,
-                          &bin_len, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        bin_len != OVL_CERT_LEN) {
-        fprintf(stderr, "chorus-authority: %s: not a certificate\n", path);
-        return 2;
-    }
-    return 0;
-}
-
 static int cmd_show(const char *path, const char *authority)
 {
     uint8_t cert[OVL_CERT_LEN], auth[OVL_ED_PK_LEN];
@@ -202,8 +172,12 @@ static int cmd_show(const char *path, const char *authority)
         fprintf(stderr, "chorus-authority: --authority: not a public key\n");
         return 1;
     }
-    if ((ret = read_cert(path, cert)) != 0)
-        return ret;
+    char err[512];
+
+    if (ovl_cert_read_file(path, cert, err, sizeof(err)) != 0) {
+        fprintf(stderr, "chorus-authority: %s\n", err);
+        return 2;
+    }
     ret = ovl_cert_verify(&c, cert, sizeof(cert), authority ? auth : NULL,
                           now, &why);
     if (ret && why == OVL_RERR_CERT_EXPIRED)

@@ -198,6 +198,12 @@ static void fake_call(void *ctx, const struct api_call *call, struct api_result 
     fb->last_participant = call->participant;
     switch (call->op) {
     case API_OP_OVERLAY_GET:
+        if (fb->overlay_off) {
+            res->status = 503;
+            snprintf(res->detail, sizeof(res->detail),
+                     "the overlay is disabled on this bridge (overlay = false)");
+            break;
+        }
         res->status = 200;
         res->body = json_pack("{s:s, s:b}", "node_id", "fake", "supernode", 0);
         break;

@@ -37,6 +37,8 @@ struct fake_backend {
     /* Knobs. */
     int burst_on_subscribe;      /* events sent from inside subscribe */
     bool destroy_on_subscribe;   /* send "destroyed" from inside subscribe */
+    bool overlay_off;            /* GET /v1/overlay answers 503, as a bridge
+                                    started with overlay = false does */
     /* Records. */
     enum api_op last_op;
     json_t *last_body;           /* copy of the last body, or NULL */

@@ -566,6 +566,35 @@ Test(api, overlay_passes_through)
     http_resp_free(&r);
 }
 
+Test(api, overlay_disabled_is_503_problem)
+{
+    struct http_resp r;
+    json_t *j;
+
+    pthread_mutex_lock(&fb.lock);
+    fb.overlay_off = true;
+    pthread_mutex_unlock(&fb.lock);
+    r = req("GET", "/v1/overlay", NULL);
+    j = assert_problem(&r, 503);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "detail")),
+                     "the overlay is disabled on this bridge (overlay = false)");
+    cr_expect_eq(fake_backend_last_op(&fb), API_OP_OVERLAY_GET);
+    json_decref(j);
+    http_resp_free(&r);
+}
+
+Test(api, overlay_is_get_only)
+{
+    struct http_resp r = req("POST", "/v1/overlay", "{}");
+    char allow[64];
+    json_t *j = assert_problem(&r, 405);
+
+    cr_assert_not_null(http_header(&r, "Allow", allow, sizeof(allow)));
+    cr_expect_str_eq(allow, "GET");
+    json_decref(j);
+    http_resp_free(&r);
+}
+
 /* An SSE client on its own thread. */
 struct stream {
     pthread_t thread;

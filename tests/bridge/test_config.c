@@ -46,6 +46,10 @@ static void freeargs(struct args *a)
 #define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define NOENV ((const char *const[]){ NULL })
 
+/* A public key in both accepted spellings (not the same key). */
+#define KEY_B64 "MlzcEoOk0qlcgDJCJ0F4FIhWJuxJc_Al3yiZmK9Pcwc"
+#define KEY_HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static char err[512];
 
 /* brg_config_load with the given flags and environment. */
@@ -105,9 +109,13 @@ Test(config, defaults)
     cr_expect_str_eq(c.log, "");
     cr_expect_str_eq(c.demo_room, "demo");
     cr_expect_eq(c.max_legs, 2000);
+    cr_expect(c.overlay);
+    cr_expect_eq(c.overlay_port, 33034);
     cr_expect_eq(c.role, BRG_ROLE_AUTO);
     cr_expect_str_eq(c.bootstrap, "");
     cr_expect_eq(c.keepalive_s, 20);
+    cr_expect_str_eq(c.login_authority, "");
+    cr_expect_str_eq(c.advertise_ip, "");
     brg_config_free(&c);
     brg_config_free(&c);        /* safe on a zeroed struct */
 }
@@ -214,7 +222,7 @@ Test(config, file_parse)
         "realtime = off\n"
         "demo_room = \"\"\n"
         "log = \"bridge.udp=debug\"\n"
-        "bootstrap = a.example:33033, [::1]:5\n"
+        "bootstrap = " KEY_B64 "@a.example:33033, " KEY_HEX "@[::1]:5\n"
         "role = supernode\n"
         "\t# indented comment\n"
         "media_port = 5006\n");         /* later lines win */
@@ -230,7 +238,7 @@ Test(config, file_parse)
     cr_expect_not(c.realtime);
     cr_expect_str_eq(c.demo_room, "");
     cr_expect_str_eq(c.log, "bridge.udp=debug");
-    cr_expect_str_eq(c.bootstrap, "a.example:33033, [::1]:5");
+    cr_expect_str_eq(c.bootstrap, KEY_B64 "@a.example:33033, " KEY_HEX "@[::1]:5");
     cr_expect_eq(c.role, BRG_ROLE_SUPERNODE);
     brg_config_free(&c);
     unlink(path);
@@ -394,8 +402,8 @@ Test(config, precedence_flag_env_file)
  * process, where pointers into this one mean nothing. */
 struct bad_value {
     char flag[24];
-    char value[40];
-    char want[160];
+    char value[128];
+    char want[256];
 };
 
 static const struct bad_value bad_values[] = {
@@ -422,10 +430,27 @@ static const struct bad_value bad_values[] = {
       "unknown level 'loud' in 'bridge.udp=loud'" },
     { "--demo-room", "a/b", "--demo-room: a/b is not a room name (1-64 "
       "characters of A-Z a-z 0-9 . _ ~ -)" },
-    { "--bootstrap", "a:1,b", "--bootstrap: a:1,b is not a host:port list "
-      "('b' is not host:port)" },
-    { "--bootstrap", "::1:5", "--bootstrap: ::1:5 is not a host:port list "
-      "('::1:5' is not host:port)" },
+    { "--bootstrap", "a:1,b", "--bootstrap: a:1,b is not a KEY@HOST:PORT list "
+      "('a:1' is not a public key @ host:port)" },
+    { "--bootstrap", KEY_B64 "@a:1,b", "--bootstrap: " KEY_B64 "@a:1,b is not "
+      "a KEY@HOST:PORT list ('b' is not a public key @ host:port)" },
+    { "--bootstrap", KEY_B64 "@::1:5", "--bootstrap: " KEY_B64 "@::1:5 is not "
+      "a KEY@HOST:PORT list ('" KEY_B64 "@::1:5' is not a public key @ "
+      "host:port)" },
+    { "--bootstrap", "short@1.2.3.4:5", "--bootstrap: short@1.2.3.4:5 is not "
+      "a KEY@HOST:PORT list ('short@1.2.3.4:5' is not a public key @ "
+      "host:port)" },
+    { "--bootstrap", KEY_B64 "@1.2.3.4", "--bootstrap: " KEY_B64 "@1.2.3.4 is "
+      "not a KEY@HOST:PORT list ('" KEY_B64 "@1.2.3.4' is not a public key @ "
+      "host:port)" },
+    { "--overlay-port", "70000", "--overlay-port: 70000 is out of range "
+      "(0-65535)" },
+    { "--overlay", "maybe",
+      "--overlay: maybe is not a boolean (true/false, yes/no, on/off, 1/0)" },
+    { "--login-authority", "nope", "--login-authority: nope is not a public "
+      "key (43 base64url characters or 64 hex digits)" },
+    { "--advertise-ip", "example.com",
+      "--advertise-ip: example.com is not an IPv4 or IPv6 address" },
     { "--state-dir", "", "--state-dir: '' must not be empty" },
     { "--api-token", "tiny-secret",
       "--api-token: value is too short (at least 16 characters)" },
@@ -442,14 +467,15 @@ ParameterizedTestParameters(config, bad_values)
 ParameterizedTest(const struct bad_value *b, config, bad_values)
 {
     struct brg_config c;
-    char env[200], want[300];
+    char env[400], want[600];
     const char *p;
     size_t k;
 
     snprintf(env, sizeof(env), "%s=%s", b->flag, b->value);
     cr_expect_eq(load(&c, ARGS(env), NOENV), -EINVAL);
     cr_expect_str_eq(err, b->want);
-    if (strcmp(b->flag, "--realtime") != 0) {   /* bools: only --flag=value */
+    if (strcmp(b->flag, "--realtime") != 0 &&   /* bools: only --flag=value */
+        strcmp(b->flag, "--overlay") != 0) {
         cr_expect_eq(load(&c, ARGS(b->flag, b->value), NOENV), -EINVAL);
         cr_expect_str_eq(err, b->want);
     }
@@ -502,6 +528,21 @@ Test(config, cross_field_rules)
                      "(40000-40999)");
     cr_expect_eq(load(&c, ARGS("--api-port", "33033"), NOENV), -EINVAL);
     cr_expect_str_eq(err, "--api-port: 33033 is also the media port (TCP)");
+    /* The overlay's port, UDP and TCP on media_addr, must be its own. */
+    cr_expect_eq(load(&c, ARGS("--overlay-port", "33033"), NOENV), -EINVAL);
+    cr_expect_str_eq(err, "--overlay-port: 33033 is also the media port");
+    cr_expect_eq(load(&c, ARGS("--overlay-port", "40001"), NOENV), -EINVAL);
+    cr_expect_str_eq(err, "--overlay-port: 40001 is inside the RTP port range "
+                     "(40000-40999)");
+    cr_expect_eq(load(&c, ARGS("--overlay-port", "8080"), NOENV), -EINVAL);
+    cr_expect_str_eq(err, "--overlay-port: 8080 is also the API port (TCP)");
+    cr_assert_eq(load(&c, ARGS("--overlay-port", "8080", "--no-overlay"), NOENV),
+                 0, "%s", err);
+    cr_expect_not(c.overlay);
+    brg_config_free(&c);
+    cr_assert_eq(load(&c, ARGS("--overlay-port", "0"), NOENV), 0, "%s", err);
+    cr_expect_eq(c.overlay_port, 0);
+    brg_config_free(&c);
     /* distinct specific addresses may share the port number */
     cr_assert_eq(load(&c, ARGS("--api-port", "33033", "--media-addr",
                                "192.0.2.1"), NOENV), 0, "%s", err);

@@ -33,7 +33,8 @@ extern char **environ;
 enum {
     PORT_LO = 20000,            /* below the ephemeral range (32768-60999) */
     PORT_HI = 32000,
-    SLOT_PORTS = 16,            /* media, api, 8 RTP, 4 spare, 2 unused */
+    SLOT_PORTS = 16,            /* media, api, 8 RTP, 4 spare, overlay, 1 unused */
+    SLOT_OVERLAY = 2 + IH_RTP_PORTS + IH_SPARE_PORTS, /* overlay's offset */
     SLOT_TRIES = 64,            /* slots probed before giving up */
     START_TRIES = 4,            /* bridge starts tried on fresh ports */
     POLL_MS = 5,                /* process-wait granularity */
@@ -526,6 +527,7 @@ static int pick_ports(struct ih_bridge *b, unsigned attempt)
         b->rtp_max = (uint16_t)(base + 2 + IH_RTP_PORTS - 1);
         for (unsigned k = 0; k < IH_SPARE_PORTS; k++)
             b->spare[k] = (uint16_t)(base + 2 + IH_RTP_PORTS + k);
+        b->overlay_port = (uint16_t)(base + SLOT_OVERLAY);
         snprintf(b->url, sizeof(b->url), "http://127.0.0.1:%u", b->api_port);
         return 0;
     }
@@ -536,7 +538,7 @@ static int pick_ports(struct ih_bridge *b, unsigned attempt)
 
 static int bridge_spawn(struct ih_bridge *b)
 {
-    char bin[IH_PATH_MAX], name[32], media[8], api[8], rmin[8], rmax[8];
+    char bin[IH_PATH_MAX], name[32], media[8], api[8], rmin[8], rmax[8], ovl[8];
     const char *argv[MAX_ARGS];
     size_t n = 0;
 
@@ -544,6 +546,7 @@ static int bridge_spawn(struct ih_bridge *b)
     snprintf(api, sizeof(api), "%u", b->api_port);
     snprintf(rmin, sizeof(rmin), "%u", b->rtp_min);
     snprintf(rmax, sizeof(rmax), "%u", b->rtp_max);
+    snprintf(ovl, sizeof(ovl), "%u", b->overlay_port);
     argv[n++] = ih_bin(bin, sizeof(bin), "chorus-bridge");
     argv[n++] = "--state-dir";
     argv[n++] = b->state_dir;
@@ -559,6 +562,10 @@ static int bridge_spawn(struct ih_bridge *b)
     argv[n++] = rmin;
     argv[n++] = "--rtp-port-max";
     argv[n++] = rmax;
+    /* Every bridge a seed supernode of its own overlay, on its own port,
+     * so parallel tests never meet on the default 33034. */
+    argv[n++] = "--overlay-port";
+    argv[n++] = ovl;
     argv[n++] = "--demo-room=";
     argv[n++] = "--no-realtime";
     for (size_t i = 0; b->extra && b->extra[i] && n < MAX_ARGS - 1; i++)

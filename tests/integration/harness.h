@@ -12,8 +12,8 @@
  *     close, SIGKILLs the children the harness registered with it and
  *     removes the directory, so no bridge outlives its test.
  *   - ih_bridge_start() runs a bridge on a fresh state directory and free
- *     loopback ports (media, API, a small RTP range and spare ports for the
- *     test's own sockets). The ports come from a slot derived from the pid,
+ *     loopback ports (media, API, a small RTP range, the overlay port and
+ *     spare ports for the test's own sockets). The ports come from a slot derived from the pid,
  *     checked free by binding them, in 20000-31999: below Linux's ephemeral
  *     range, so clients' ports never collide with them, and different for
  *     parallel ctest runs. It waits (bounded) until GET /v1/health answers
@@ -69,6 +69,7 @@ struct ih_bridge {
     uint16_t api_port;
     uint16_t rtp_min, rtp_max;   /* plain RTP legs */
     uint16_t spare[IH_SPARE_PORTS]; /* free for the test (gst udpsrc...) */
+    uint16_t overlay_port;       /* overlay UDP and TCP (--overlay-port) */
     char token[128];
     char url[64];                /* "http://127.0.0.1:<api_port>" */
     unsigned starts;             /* how many times it was started */

@@ -14,7 +14,11 @@ handles), all real processes talking real UDP/TCP on 127.0.0.1:
      online handle and the surviving bridges' rooms are still found.
 
 Every wait is bounded; every process is killed at the end whatever happens.
-Usage: test_overlay_procs.py CLIENT_BIN BRIDGE_BIN
+  5. login authority (a separate small overlay): a supernode started with
+     --authority admits a peer whose handle the authority certified and
+     refuses one that is not certified.
+
+Usage: test_overlay_procs.py CLIENT_BIN BRIDGE_BIN AUTHORITY_BIN
 """
 import json
 import os
@@ -74,6 +78,7 @@ class Proc:
     def __init__(self, name, argv, logdir):
         self.name = name
         self.log = open(os.path.join(logdir, name + ".err"), "w")
+        self.out = open(os.path.join(logdir, name + ".out"), "w")
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.log, text=True, bufsize=1)
         self.q = queue.Queue()
@@ -82,6 +87,8 @@ class Proc:
 
     def _reader(self):
         for line in self.p.stdout:
+            self.out.write(line)
+            self.out.flush()
             line = line.strip()
             if not line.startswith("{"):
                 continue
@@ -172,18 +179,25 @@ class Bridge:
 
 
 def client_argv(bin_, *extra):
+    # Operator-tunable timings shortened so that churn is noticed within
+    # the test's bounds: keep-alives every 5 s, a silent supernode dead
+    # after 15 s, and the host cache refreshed 1 s after login (a tenth of
+    # --hostcache-refresh-s), so that a peer whose bootstrap contacts all
+    # die has learnt others.
     return [bin_, "overlay", "--bind", "127.0.0.1", "--json", "--stdin",
-            "--keepalive-s", "5", "--login-timeout", "60"] + list(extra)
+            "--keepalive-s", "5", "--dead-after-s", "15", "--hostcache-refresh-s", "8",
+            "--login-timeout", "60"] + list(extra)
 
 
 def main():
-    if len(sys.argv) != 3:
-        fail("usage: test_overlay_procs.py CLIENT_BIN BRIDGE_BIN")
-    client_bin, bridge_bin = sys.argv[1], sys.argv[2]
+    if len(sys.argv) != 4:
+        fail("usage: test_overlay_procs.py CLIENT_BIN BRIDGE_BIN AUTHORITY_BIN")
+    client_bin, bridge_bin, auth_bin = sys.argv[1], sys.argv[2], sys.argv[3]
     root = tempfile.mkdtemp(prefix="chorus-ovl-procs.")
     procs = []
     t0 = time.monotonic()
     try:
+        authority(client_bin, auth_bin, root, procs)
         run(client_bin, bridge_bin, root, procs)
         print("PASS in %.1f s" % (time.monotonic() - t0), flush=True)
     finally:
@@ -249,6 +263,49 @@ def lookup_until(queriers, names, kind, good, rounds, timeout):
             break
         time.sleep(1)
     return answers, todo
+
+
+def authority(client_bin, auth_bin, root, procs):
+    """Certified handle admitted, uncertified refused, by real processes."""
+    def tool(*args):
+        r = subprocess.run([auth_bin] + list(args), cwd=root, capture_output=True,
+                           text=True, timeout=20)
+        if r.returncode != 0:
+            fail("chorus-authority %s: %s" % (args, r.stderr))
+        return r.stdout.strip()
+
+    auth = tool("keygen", "auth.key")
+    node = tool("keygen", "alice.key")
+    tool("sign", "auth.key", "--name", "alice", "--subject", node, "--out", "alice.cert")
+    port = free_port()
+    sn = Proc("auth-sn", client_argv(client_bin, "--role", "supernode", "--port", str(port),
+                                     "--authority", auth), root)
+    procs.append(sn)
+    ready = sn.wait_event(lambda e: e.get("event") == "ready", left(15))
+    if not ready:
+        fail("authority supernode never became ready")
+    good = Proc("auth-alice", client_argv(client_bin, "--handle", "alice", "--identity",
+                                          os.path.join(root, "alice.key"), "--cert",
+                                          os.path.join(root, "alice.cert"), "--authority",
+                                          auth, "--bootstrap", ready["contact"]), root)
+    bad = Proc("auth-mallory", client_argv(client_bin, "--handle", "alice", "--authority",
+                                           auth, "--login-timeout", "6", "--bootstrap",
+                                           ready["contact"]), root)
+    procs += [good, bad]
+    if not good.wait_event(lambda e: e.get("event") == "logged_in", left(20)):
+        fail("the certified handle was not admitted")
+    if bad.wait_event(lambda e: e.get("event") == "logged_in", left(10)):
+        fail("an uncertified handle was admitted under a login authority")
+    try:
+        rc = bad.p.wait(timeout=left(10))
+    except subprocess.TimeoutExpired:
+        fail("the refused client did not give up")
+    if rc != 3:
+        fail("the refused client exited %d, wanted 3" % rc)
+    print("login authority: certified handle admitted, uncertified refused (exit 3)",
+          flush=True)
+    for p in (sn, good):
+        p.kill()
 
 
 def run(client_bin, bridge_bin, root, procs):
@@ -331,8 +388,10 @@ def run(client_bin, bridge_bin, root, procs):
             fail("%s did not log out" % p.handle)
     t_out = time.time()
     offline = lambda e: e.get("state") == "offline"
+    # A supernode may answer from its lookup cache for cache_ttl (20 s,
+    # docs/protocol.md 4.5) after the earlier lookups: ask until then.
     ans, missing = lookup_until(queriers, [p.handle for p in gone], "handle", offline,
-                                8, left(15))
+                                30, left(10))
     if missing:
         fail("logged-out handles not offline: %s" % [(n, ans.get(n, {}).get("state"))
                                                       for n in missing])
@@ -342,17 +401,24 @@ def run(client_bin, bridge_bin, root, procs):
             fail("%s last seen %s, logged out at %d" % (p.handle, ls, t_out))
     print("5/5 logged-out handles offline with last-seen", flush=True)
 
-    # 4. Churn: kill 7 of 20 supernodes (5 client supernodes, 2 bridges),
-    # never the queriers' own supernodes' processes on purpose or not:
-    # peers whose supernode dies must re-attach.
+    # 4. Churn: kill 7 of 20 supernodes (5 client supernodes chosen at
+    # random, 2 bridges); peers whose supernode dies must re-attach.
     victims_sn = random.sample(sns[1:], 5)
     victims_br = bridges[:2]
     dead = set(s.contact for s in victims_sn) | set(b.contact for b in victims_br)
+    live_peers = peers[:-5]
+    for p in live_peers:
+        # The latest attachment counts: a peer may have moved since login.
+        while True:
+            ev = p.next_event(0)
+            if ev is None:
+                break
+            if ev.get("event") == "logged_in":
+                p.supernode = ev.get("supernode")
     for s in victims_sn:
         s.kill()
     for b in victims_br:
         b.proc.kill()
-    live_peers = peers[:-5]
     orphans = [p for p in live_peers if p.supernode in dead]
     print("killed 7 supernodes; %d peers lost theirs" % len(orphans), flush=True)
     for p in orphans:

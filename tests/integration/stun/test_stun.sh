@@ -85,7 +85,7 @@ loopback() {
         mkdir -p "$state"
         timeout 120 "$BRIDGE" --state-dir "$state" --media-addr 127.0.0.1 --media-port $port \
             --api-addr 127.0.0.1 --api-port $api --rtp-port-min $((base + 2)) \
-            --rtp-port-max $((base + 9)) --demo-room= --no-realtime >"$log" 2>&1 &
+            --rtp-port-max $((base + 9)) --demo-room= --no-realtime --no-overlay >"$log" 2>&1 &
         pid=$!
         if wait_for "$log" 'bridge: ready' 10 $pid; then
             PIDS+=($pid)
@@ -251,7 +251,7 @@ natlab() {
     # not be the process to kill (LAB.md).
     ip netns exec "$P-inet" timeout 300 "$BRIDGE" --state-dir "$TMP/state" --media-addr 203.0.113.1 \
         --media-port 33033 --api-addr 127.0.0.1 --api-port 33034 --rtp-port-min 33040 \
-        --rtp-port-max 33049 --demo-room= --no-realtime >"$blog" 2>&1 &
+        --rtp-port-max 33049 --demo-room= --no-realtime --no-overlay >"$blog" 2>&1 &
     bpid=$!; PIDS+=($bpid)
     ip netns exec "$P-inet" timeout 300 "$LAB" server --ip 203.0.113.1 --ip 203.0.113.2 --port 3478 \
         --port 3479 --for 280 >"$slog" 2>&1 &
