@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # loadgen-sweep.sh: starts a fresh chorus-bridge on loopback (temporary state
-# directory, its own ports), runs chorus-loadgen for a sweep of leg counts
-# (secure legs with 3 talkers, then plain RTP legs), and prints one table.
+# directory, its own ports, no overlay: only media is measured), runs
+# chorus-loadgen for a sweep of leg counts (secure legs with 3 talkers,
+# then plain RTP legs), and prints one table.
 # The figures go in docs/performance.md; see there for what they mean.
 #
 # Usage: bench/loadgen-sweep.sh            (from the source tree, after a build)
@@ -60,7 +61,7 @@ max_legs=0
 for n in $SECURE_LEGS $RTP_LEGS; do (( n > max_legs )) && max_legs=$n; done
 "$bridge_bin" --state-dir "$tmp/state" --media-addr 127.0.0.1 --media-port "$MEDIA_PORT" \
   --api-port "$API_PORT" --rtp-port-min "$RTP_PORT_MIN" --rtp-port-max "$RTP_PORT_MAX" \
-  --max-legs $(( max_legs + 100 )) --demo-room '' --log-level warn > "$tmp/bridge.log" 2>&1 &
+  --max-legs $(( max_legs + 100 )) --demo-room '' --no-overlay --log-level warn > "$tmp/bridge.log" 2>&1 &
 bridge_pid=$!
 for _ in $(seq 100); do
   [[ -s $tmp/state/api-token ]] && curl -fsS "http://127.0.0.1:$API_PORT/v1/health" >/dev/null 2>&1 && break
