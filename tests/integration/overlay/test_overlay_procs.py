@@ -228,6 +228,23 @@ def start_supernode(client_bin, root, procs, name, bootstrap):
     return p
 
 
+def median_rss(procs):
+    """Median VmRSS of live processes, as printed by /proc (figures only)."""
+    kb = []
+    for p in procs:
+        try:
+            with open("/proc/%d/status" % p.p.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        kb.append(int(line.split()[1]))
+        except OSError:
+            pass
+    if not kb:
+        return "?"
+    kb.sort()
+    return "%.1f MiB" % (kb[len(kb) // 2] / 1024.0)
+
+
 def lookup_all(queriers, names, kind, timeout):
     """Asks every name once (spread over the queriers); returns name -> event."""
     cmd = "lookup" if kind == "handle" else "room"
@@ -351,6 +368,10 @@ def run(client_bin, bridge_bin, root, procs):
                 break
             time.sleep(0.2)
 
+    print("resident memory (median): peer %s, client supernode %s, bridge %s" %
+          (median_rss(peers), median_rss(sns), median_rss([b.proc for b in bridges])),
+          flush=True)
+
     queriers = peers[:N_QUERIERS]
     handles = [p.handle for p in peers]
     online = lambda e: e.get("state") == "online"
@@ -361,8 +382,10 @@ def run(client_bin, bridge_bin, root, procs):
         if ans[p.handle].get("supernode") is None:
             fail("%s online without its supernode" % p.handle)
     rounds = sorted(a.get("rounds", 0) for a in ans.values())
-    print("100/100 handles online; rounds p50 %d max %d" % (rounds[len(rounds) // 2],
-                                                             rounds[-1]), flush=True)
+    us = sorted(a.get("us", 0) for a in ans.values())
+    print("100/100 handles online; rounds p50 %d max %d; answer time p50 %.1f ms "
+          "p99 %.1f ms" % (rounds[len(rounds) // 2], rounds[-1], us[len(us) // 2] / 1000.0,
+                           us[min(len(us) - 1, len(us) * 99 // 100)] / 1000.0), flush=True)
 
     rooms = [b.room for b in bridges]
     ans, missing = lookup_until(queriers, rooms, "room", online, 5, left(20))
