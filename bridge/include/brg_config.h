@@ -102,6 +102,7 @@ struct brg_config {
     int max_legs;        /* media legs accepted at most */
     bool overlay;        /* join the peer-to-peer overlay */
     int overlay_port;    /* overlay UDP and TCP port; 0: ephemeral */
+    bool overlay_tcp443; /* also accept overlay TCP on port 443 */
     int role;            /* enum brg_role */
     char *bootstrap;     /* supernodes "KEY@HOST:PORT,...", "" none (with
                             role auto: this bridge is a seed) */

@@ -95,6 +95,11 @@ static const struct brg_option options[] = {
     { .name = "overlay_port", .type = BRG_OPT_INT, .offset = OFF(overlay_port),
       .def = "33034", .min = 0, .max = 65535, .metavar = "PORT",
       .help = "overlay port, UDP and TCP (0: an ephemeral one)" },
+    { .name = "overlay_tcp443", .type = BRG_OPT_BOOL, .offset = OFF(overlay_tcp443),
+      .def = "false",
+      .help = "also accept overlay TCP on port 443, the last rung of a "
+              "peer's login ladder behind strict firewalls (needs root or "
+              "CAP_NET_BIND_SERVICE)" },
     { .name = "role", .type = BRG_OPT_CHOICE, .offset = OFF(role),
       .def = "auto", .choices = "auto|supernode|peer", .metavar = "ROLE",
       .help = "overlay role: auto (with no bootstrap: the seed of its own "

@@ -349,6 +349,7 @@ static int node_start(struct brg_ovl *o, const struct ovl_identity *id,
     uc.advertise_ip = cfg->advertise_ip[0] ? cfg->advertise_ip : NULL;
     uc.port = (uint16_t)cfg->overlay_port;
     uc.listen_tcp = true;       /* supernode-capable: always reachable on TCP */
+    uc.listen_443 = cfg->overlay_tcp443;
     uc.hostcache_path = o->hostcache;  /* read at every save: o outlives u */
     uc.nat_discovery = true;
     uc.software = brg_config_version();
@@ -375,11 +376,12 @@ static void log_started(struct brg_ovl *o, size_t nboot)
     ovl_uvnode_status(o->u, &st);
     ovl_uv_contact_format(c, sizeof(c), &st.self);
     if (o->seed)
-        BRG_LOGI("ovl", "overlay on udp+tcp port %u, seed supernode of its own overlay (no bootstrap); contact %s",
-                 st.udp_port, c);
+        BRG_LOGI("ovl", "overlay on udp+tcp port %u%s, seed supernode of its own overlay (no bootstrap); contact %s",
+                 st.udp_port, cfg->overlay_tcp443 ? " and tcp 443" : "", c);
     else
-        BRG_LOGI("ovl", "overlay on udp+tcp port %u, role %s, %zu bootstrap contacts, %u in the host cache; contact %s",
-                 st.udp_port, mode_name(cfg->role), nboot, st.hostcache, c);
+        BRG_LOGI("ovl", "overlay on udp+tcp port %u%s, role %s, %zu bootstrap contacts, %u in the host cache; contact %s",
+                 st.udp_port, cfg->overlay_tcp443 ? " and tcp 443" : "", mode_name(cfg->role), nboot,
+                 st.hostcache, c);
 }
 
 int brg_overlay_start(struct brg *b, const struct ovl_identity *id)
