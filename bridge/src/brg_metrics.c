@@ -121,6 +121,11 @@ static void overlay_metrics(struct buf *o, struct brg *b)
            st.counters.tcp_idle_closed);
     metric(o, "chorus_overlay_tcp_refused_total", "counter", "Overlay connections refused by the connection caps.",
            st.counters.tcp_refused_cap);
+    metric(o, "chorus_overlay_rate_limited_total", "counter",
+           "Overlay requests refused as busy by the per-link request limits.", s->rate_limited);
+    metric(o, "chorus_overlay_unauth_closed_total", "counter",
+           "Accepted overlay connections closed without an authenticated sender.",
+           s->conns_unauth_closed);
 }
 
 void brg_metrics_refresh(struct brg *b)

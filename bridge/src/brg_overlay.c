@@ -44,7 +44,6 @@ struct brg_ovl {
     uint8_t pk[OVL_ED_PK_LEN];   /* our identity */
     struct ovl_addr media;       /* advertised IP, media UDP port */
     bool media_known;
-    uint32_t rooms_published;
     bool nat_hint_logged;        /* the "behind a NAT" advice, once */
     char hostcache[PATH_MAX];    /* the driver keeps a pointer to it */
 };
@@ -211,8 +210,6 @@ static void room_publish(struct brg_ovl *o, const char *room)
                  room);
     else if (rc)
         BRG_LOGW("ovl", "room %s not published: %s", room, strerror(-rc));
-    else
-        o->rooms_published++;
 }
 
 void brg_overlay_room_added(struct brg *b, const char *room)
@@ -233,9 +230,7 @@ void brg_overlay_room_removed(struct brg *b, const char *room)
     if (!running(o))
         return;
     rc = ovl_node_withdraw_room(ovl_uvnode_node(o->u), room, ovl_uvnode_now(o->u));
-    if (rc == 0 && o->rooms_published > 0)
-        o->rooms_published--;
-    else if (rc && rc != -ENOENT)
+    if (rc && rc != -ENOENT)
         BRG_LOGW("ovl", "the record of room %s was not withdrawn: %s", room,
                  strerror(-rc));
     ovl_uvnode_flush(o->u);
@@ -462,7 +457,7 @@ bool brg_overlay_status(struct brg *b, struct ovl_uvnode_status *st, uint32_t *r
     if (!running(o))
         return false;
     ovl_uvnode_status(o->u, st);
-    *rooms = o->rooms_published;
+    *rooms = ovl_node_rooms_published(ovl_uvnode_node(o->u));
     return true;
 }
 
@@ -495,7 +490,7 @@ void brg_overlay_api(struct brg *b, struct api_result *res)
         .public_key = o->pk,
         .mode = mode_name(b->cfg->role),
         .seed = o->seed,
-        .rooms_published = o->rooms_published,
+        .rooms_published = ovl_node_rooms_published(ovl_uvnode_node(o->u)),
         .nat_completed_unix = nat_completed_unix(o, &st.nat),
         .st = &st,
     };
@@ -583,6 +578,8 @@ static json_t *counters_json(const struct ovl_uvnode_status *st)
     C("tcp_idle_closed", d->tcp_idle_closed);
     C("tcp_write_dropped", d->tcp_write_dropped);
     C("udp_send_errors", d->udp_send_errors);
+    C("rate_limited", s->rate_limited);
+    C("conns_unauth_closed", s->conns_unauth_closed);
 #undef C
     return j;
 }

@@ -367,7 +367,9 @@ int ovl_node_lookup(struct ovl_node *n, uint8_t rtype, const char *name,
 /* Publishes (and keeps refreshing) a room record owned by this node:
  * room @name is served at @addrs (1..4; an unspecified address, 0.0.0.0
  * or ::, is refused: it marks a withdrawal), TCP media port @tcp_port.
- * @cert (OVL_CERT_LEN, kind room) is needed under a login authority. */
+ * @cert (OVL_CERT_LEN, kind room) is needed under a login authority.
+ * A node keeps up to 4096 rooms, withdrawn ones included until they are
+ * forgotten (-ENOSPC beyond). */
 int ovl_node_publish_room(struct ovl_node *n, const char *name,
                           const struct ovl_addr *addrs, size_t naddr,
                           uint16_t tcp_port, const uint8_t *cert,
@@ -414,6 +416,8 @@ const struct ovl_rt *ovl_node_routing_table(const struct ovl_node *n);
 const struct ovl_store *ovl_node_store(const struct ovl_node *n);
 /* Heap bytes held by the node (approximate: structures it allocated). */
 size_t ovl_node_memory(const struct ovl_node *n);
+/* Rooms this node publishes now (withdrawn ones not counted). */
+uint32_t ovl_node_rooms_published(const struct ovl_node *n);
 /* Attached peers (supernode). */
 uint32_t ovl_node_attached(const struct ovl_node *n);
 

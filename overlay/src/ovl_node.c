@@ -484,6 +484,7 @@ void ovl_node_free(struct ovl_node *n)
     free(n->out.arena);
     free(n->ev);
     free(n->buddies);
+    free(n->rooms);
     sodium_memzero(n, sizeof(*n));
     free(n);
 }
@@ -807,6 +808,7 @@ size_t ovl_node_memory(const struct ovl_node *n)
             m += n->cache.e[i].len;
     }
     m += (size_t)n->nbuddies * sizeof(struct ovl_buddy);
+    m += (size_t)n->rooms_cap * sizeof(struct ovl_room);
     m += ovl__op_memory(n);
     if (n->ep) {
         m += sizeof(*n->ep);

@@ -34,7 +34,7 @@ enum {
     OVL__SUB_REPLICAS = 3,    /* storage nodes a subscription is placed on */
     OVL__PENDING_MAX = 32,    /* queued messages per link */
     OVL__BUDDIES_MAX = 256,
-    OVL__ROOMS_MAX = 16,
+    OVL__ROOMS_MAX = 4096,    /* rooms a node publishes (a bridge's) */
     OVL__PUBADDR_MAX = OVL_PRESENCE_ADDRS_MAX - 1,
     OVL__PACE_PER_S = 16,     /* peer: buddy requests to its supernode, a
                                  second, and at once; below the default
@@ -426,14 +426,16 @@ struct ovl_node {
     uint64_t hostcache_at;
     uint64_t promote_at;
     bool reach_asked;
+    struct ovl_addr udp_observed;  /* peer: our UDP socket as a supernode
+                                      saw it (the login probe's PONG) */
     struct ovl_addr pub[OVL__PUBADDR_MAX];
     uint8_t npub;
     struct ovl_buddy *buddies;
     uint16_t nbuddies;
     struct ovl_plookup *plk;
     uint32_t nplk, plkcap;
-    struct ovl_room rooms[OVL__ROOMS_MAX];
-    uint8_t nrooms;
+    struct ovl_room *rooms;        /* grown on demand: most nodes have none */
+    uint32_t nrooms, rooms_cap;
     uint32_t next_token;
     uint64_t logout_deadline;
     uint64_t pace_tat;             /* peer: bucket pacing buddy requests to

@@ -260,6 +260,10 @@ static void attempt_rpc(struct ovl_node *n, struct ovl_rpc *r,
         return;
     if (r->type == OVL_M_PING) {
         a->udp_ok = m != NULL && m->type == OVL_M_PONG;
+        /* The PONG says where our UDP socket is seen from outside: the
+         * address to publish even when the login itself ends up on TCP. */
+        if (a->udp_ok && m->u.pong.observed.family != OVL_AF_NONE)
+            n->udp_observed = m->u.pong.observed;
         attempt_next(n, a, now);
         return;
     }
@@ -402,7 +406,7 @@ static void become_primary(struct ovl_node *n, struct ovl_link *l,
     ev = ovl__event(n, OVL_NEV_LOGGED_IN);
     hc_contact(n, l, &ev->supernode);
     ovl__publish_presence(n, now);
-    for (uint8_t i = 0; i < n->nrooms; i++)
+    for (uint32_t i = 0; i < n->nrooms; i++)
         n->rooms[i].refresh_at = now;
     resolve_buddies(n, now);
     n->hostcache_at = now + n->t.hostcache_refresh / 8;
@@ -451,17 +455,26 @@ static size_t own_addrs(const struct ovl_node *n, struct ovl_addr *out)
 
     for (uint8_t i = 0; i < n->npub && k < OVL_PRESENCE_ADDRS_MAX; i++)
         out[k++] = n->pub[i];
-    /* The supernode's view of us is our UDP mapping only on a UDP link;
-     * over TCP it is the connection's ephemeral source port, which nobody
-     * can reach. */
-    if (n->primary && n->primary->conn == NULL &&
-        n->primary->observed.family != OVL_AF_NONE && k < OVL_PRESENCE_ADDRS_MAX) {
-        bool dup = false;
+    /* Our UDP mapping as a supernode saw it: LOGIN_OK's view when the
+     * primary link is UDP, else the login probe's PONG (over TCP the
+     * supernode sees the connection's ephemeral source port, which nobody
+     * can reach). */
+    {
+        const struct ovl_addr *seen = NULL;
 
-        for (size_t i = 0; i < k; i++)
-            dup |= ovl_addr_eq(&out[i], &n->primary->observed);
-        if (!dup)
-            out[k++] = n->primary->observed;
+        if (n->primary && n->primary->conn == NULL &&
+            n->primary->observed.family != OVL_AF_NONE)
+            seen = &n->primary->observed;
+        else if (n->udp_observed.family != OVL_AF_NONE)
+            seen = &n->udp_observed;
+        if (seen && k < OVL_PRESENCE_ADDRS_MAX) {
+            bool dup = false;
+
+            for (size_t i = 0; i < k; i++)
+                dup |= ovl_addr_eq(&out[i], seen);
+            if (!dup)
+                out[k++] = *seen;
+        }
     }
     if (k < OVL_PRESENCE_ADDRS_MAX) {
         bool dup = false;
@@ -576,9 +589,18 @@ static void publish_room(struct ovl_node *n, struct ovl_room *room,
         room->pub_rid = publish(n, rec, (size_t)len, OVL_R_ROOM, now);
 }
 
+uint32_t ovl_node_rooms_published(const struct ovl_node *n)
+{
+    uint32_t live = 0;
+
+    for (uint32_t i = 0; i < n->nrooms; i++)
+        live += !n->rooms[i].withdrawn;
+    return live;
+}
+
 static struct ovl_room *room_find(struct ovl_node *n, const char *name)
 {
-    for (uint8_t i = 0; i < n->nrooms; i++)
+    for (uint32_t i = 0; i < n->nrooms; i++)
         if (strcmp(n->rooms[i].name, name) == 0)
             return &n->rooms[i];
     return NULL;
@@ -590,9 +612,21 @@ static struct ovl_room *room_slot(struct ovl_node *n)
 {
     struct ovl_room *best = NULL;
 
-    if (n->nrooms < OVL__ROOMS_MAX)
+    if (n->nrooms == n->rooms_cap && n->rooms_cap < OVL__ROOMS_MAX) {
+        uint32_t cap = n->rooms_cap ? 2 * n->rooms_cap : 4;
+        struct ovl_room *r;
+
+        if (cap > OVL__ROOMS_MAX)
+            cap = OVL__ROOMS_MAX;
+        r = realloc(n->rooms, cap * sizeof(*r));
+        if (r != NULL) {
+            n->rooms = r;
+            n->rooms_cap = cap;
+        }
+    }
+    if (n->nrooms < n->rooms_cap)
         return &n->rooms[n->nrooms++];
-    for (uint8_t i = 0; i < n->nrooms; i++)
+    for (uint32_t i = 0; i < n->nrooms; i++)
         if (n->rooms[i].withdrawn &&
             (best == NULL || n->rooms[i].gone_at < best->gone_at))
             best = &n->rooms[i];
@@ -606,7 +640,7 @@ static uint64_t rooms_house(struct ovl_node *n, uint64_t now)
     uint64_t next = OVL_NEVER;
     bool live = ovl_node_logged_in(n) || n->role == OVL_ROLE_SUPERNODE;
 
-    for (uint8_t i = 0; i < n->nrooms;) {
+    for (uint32_t i = 0; i < n->nrooms;) {
         struct ovl_room *r = &n->rooms[i];
 
         if (r->withdrawn && now >= r->gone_at) {
@@ -1064,7 +1098,7 @@ static void publish_retry(struct ovl_node *n, const struct ovl_rpc *r,
 
     if (r->owner_id == OVL_R_PRESENCE && at < n->presence_refresh_at)
         n->presence_refresh_at = at;
-    for (uint8_t i = 0; i < n->nrooms; i++)
+    for (uint32_t i = 0; i < n->nrooms; i++)
         if (r->owner_id == OVL_R_ROOM && n->rooms[i].pub_rid == r->rid &&
             at < n->rooms[i].refresh_at)
             n->rooms[i].refresh_at = at;

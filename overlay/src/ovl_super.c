@@ -1088,7 +1088,7 @@ static void op_finish(struct ovl_node *n, struct ovl_op *op, uint64_t now)
         op_free(n, op);
         if (n->handle_len)
             ovl__publish_presence(n, now);
-        for (uint8_t i = 0; i < n->nrooms; i++)
+        for (uint32_t i = 0; i < n->nrooms; i++)
             n->rooms[i].refresh_at = now;
         ovl__house_schedule(n, now);
         /* Kademlia's join: refresh the buckets beyond our closest

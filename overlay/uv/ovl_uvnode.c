@@ -27,21 +27,33 @@
 
 enum {
     CONN_BUCKETS = 1024,
+    IPC_BUCKETS = 1024,
     DEF_ACCEPT_IDLE_MS = 10000,
     DEF_MAX_CONNS = 4096,
-    DEF_MAX_CONNS_PER_IP = 64,
+    DEF_MAX_CONNS_PER_IP = 16,
     LOGOUT_WAIT_MS = 2000,
     HOSTCACHE_SAVE_MS = 60000,
     HOUSEKEEP_MS = 1000,
     /* A connection whose unsent bytes pass this is too slow to keep: the
      * overlay's messages are small, so this is a peer that stopped
      * reading, and holding its backlog would let it grow our memory. */
-    TCP_SENDQ_MAX = 512 * 1024,
+    TCP_SENDQ_MAX = 64 * 1024,
+    /* ... and all connections together: a crowd of non-readers must not
+     * grow the process either. */
+    TCP_SENDQ_TOTAL_MAX = 32 * 1024 * 1024,
     /* STUN answers per second, all sources together: a spoofed flood
      * cannot turn a supernode into more than this much reflected
      * traffic (about 76 kB/s at worst). */
     STUN_RATE = 1000,
     STUN_BURST = 2000,
+};
+
+/* Accepted connections from one source: an IPv4 address or an IPv6 /64
+ * (one subscriber's usual allocation, so one attacker's). */
+struct ipc {
+    struct ipc *next;
+    uint8_t key[9];             /* family, then 4 or 8 address bytes */
+    uint32_t n;
 };
 
 struct uconn {
@@ -53,6 +65,7 @@ struct uconn {
     bool got_bytes;             /* accepted: anything arrived yet */
     bool reading;
     bool dead;                  /* closing; the node knows */
+    bool counted;               /* accepted: counted in its source's ipc */
     uint64_t since;             /* accepted at (node clock) */
     struct ovl_addr peer;
     uv_connect_t creq;
@@ -74,8 +87,12 @@ struct ovl_uvnode {
     bool nat_started;
     struct ovl_nat nat;
     struct ovl_stun_addr nat_server;
+    struct ovl_contact nat_sn;  /* the supernode the probe runs against */
+    bool nat_has_second;        /* test IV had a second server */
     struct uconn *conns[CONN_BUCKETS];
     uint32_t nconns;
+    struct ipc *ipcs[IPC_BUCKETS];  /* accepted connections per source */
+    size_t sendq_bytes;         /* written to TCP, not yet sent: all conns */
     uint16_t udp_port, tcp_port;
     struct ovl_addr local;
     struct ovl_uvnode_counters ctr;
@@ -89,6 +106,7 @@ struct ovl_uvnode {
     /* Flushing and closing. */
     bool in_flush, flush_again;
     bool closing, logging_out, torn_down, handles_closed;
+    bool node_logged_out;       /* the node reported OVL_NEV_LOGGED_OUT */
     int open_handles;
     uv_timer_t logout_timer;
     ovl_uvnode_closed_cb done;
@@ -98,6 +116,7 @@ struct ovl_uvnode {
 static void flush(struct ovl_uvnode *u);
 static void teardown(struct ovl_uvnode *u);
 static void on_nat_timer(uv_timer_t *t);
+static void ipc_release(struct ovl_uvnode *u, struct uconn *c);
 
 /* ---- addresses ----------------------------------------------------------- */
 
@@ -162,11 +181,18 @@ static void addr_to_stun(struct ovl_stun_addr *s, const struct ovl_addr *a)
 /* Resolves @host (a literal, or a name: blocking, used at start only). */
 static int resolve(const char *host, uint16_t port, struct ovl_addr *a)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_INET}, *res = NULL;
     int rc;
 
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
-        return -EINVAL;
+    /* IPv4 first: nodes bind 0.0.0.0 by default, and an IPv6 answer to a
+     * name that has both would be unreachable from that socket. Literal
+     * IPv6 addresses and IPv6-only names still work. */
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) {
+        hints.ai_family = AF_UNSPEC;
+        res = NULL;
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+            return -EINVAL;
+    }
     rc = ovl_uv_addr_from_sockaddr(a, res->ai_addr);
     freeaddrinfo(res);
     if (rc)
@@ -264,6 +290,18 @@ static void free_strs(struct ovl_uvnode *u)
         free(u->strs[i]);
 }
 
+static void free_ipcs(struct ovl_uvnode *u)
+{
+    for (size_t i = 0; i < IPC_BUCKETS; i++) {
+        while (u->ipcs[i]) {
+            struct ipc *e = u->ipcs[i];
+
+            u->ipcs[i] = e->next;
+            free(e);
+        }
+    }
+}
+
 static void handle_gone(struct ovl_uvnode *u)
 {
     u->open_handles--;
@@ -272,6 +310,7 @@ static void handle_gone(struct ovl_uvnode *u)
         void *data = u->done_data;
 
         free_strs(u);
+        free_ipcs(u);
         free(u);
         if (done)
             done(data);
@@ -299,6 +338,7 @@ static void conn_close(struct ovl_uvnode *u, struct uconn *c, bool tell)
         return;
     c->dead = true;
     conn_unlink(u, c);
+    ipc_release(u, c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     if (tell && u->node && !u->torn_down) {
         ovl_node_tcp_closed(u->node, c->id, ovl_uvnode_now(u));
@@ -396,47 +436,121 @@ static void do_connect(struct ovl_uvnode *u, uint32_t id, const struct ovl_addr 
         conn_close(u, c, true);
 }
 
+/* A write request with the bytes it carries behind it. */
+struct uwrite {
+    uv_write_t req;
+    struct ovl_uvnode *u;
+    size_t len;
+};
+
 static void on_written(uv_write_t *req, int status)
 {
+    struct uwrite *w = (struct uwrite *)req;
+
     (void)status;
-    free(req);
+    w->u->sendq_bytes -= w->len;
+    free(w);
 }
 
 static void do_send(struct ovl_uvnode *u, uint32_t id, const uint8_t *data, size_t len)
 {
     struct uconn *c = conn_find(u, id);
-    uv_write_t *req;
+    struct uwrite *w;
     uv_buf_t b;
 
     if (c == NULL || c->dead)
         return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_SENDQ_MAX)
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_SENDQ_MAX ||
+        u->sendq_bytes + len > TCP_SENDQ_TOTAL_MAX)
         goto fail;
-    req = malloc(sizeof(*req) + len);
-    if (req == NULL)
+    w = malloc(sizeof(*w) + len);
+    if (w == NULL)
         goto fail;
-    memcpy(req + 1, data, len);
-    b = uv_buf_init((char *)(req + 1), (unsigned)len);
-    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-        free(req);
+    w->u = u;
+    w->len = len;
+    memcpy(w + 1, data, len);
+    b = uv_buf_init((char *)(w + 1), (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        free(w);
         goto fail;
     }
+    u->sendq_bytes += len;
     return;
 fail:
     u->ctr.tcp_write_dropped++;
     conn_close(u, c, true);
 }
 
-static uint32_t conns_from_ip(struct ovl_uvnode *u, const struct ovl_addr *a)
+static void ipc_key(uint8_t key[9], const struct ovl_addr *a)
 {
-    uint32_t n = 0;
+    memset(key, 0, 9);
+    key[0] = a->family;
+    memcpy(key + 1, a->ip, a->family == OVL_AF_INET6 ? 8 : 4);
+}
 
-    for (size_t i = 0; i < CONN_BUCKETS; i++)
-        for (struct uconn *c = u->conns[i]; c; c = c->next)
-            if (c->accepted && c->peer.family == a->family &&
-                memcmp(c->peer.ip, a->ip, 16) == 0)
-                n++;
-    return n;
+static struct ipc **ipc_slot(struct ovl_uvnode *u, const uint8_t key[9])
+{
+    uint32_t h = 2166136261u; /* FNV-1a: no secret needed, chains are capped
+                                 by the per-source limit anyway */
+    struct ipc **p;
+
+    for (int i = 0; i < 9; i++)
+        h = (h ^ key[i]) * 16777619u;
+    p = &u->ipcs[h % IPC_BUCKETS];
+    while (*p && memcmp((*p)->key, key, 9) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+/* Counts @c against its source; false when the source is at its cap (or
+ * out of memory). */
+static bool ipc_take(struct ovl_uvnode *u, struct uconn *c, uint32_t max)
+{
+    uint8_t key[9];
+    struct ipc **p;
+
+    ipc_key(key, &c->peer);
+    p = ipc_slot(u, key);
+    if (*p == NULL) {
+        *p = calloc(1, sizeof(**p));
+        if (*p == NULL)
+            return false;
+        memcpy((*p)->key, key, 9);
+    }
+    if ((*p)->n >= max)
+        return false;
+    (*p)->n++;
+    c->counted = true;
+    return true;
+}
+
+static void ipc_release(struct ovl_uvnode *u, struct uconn *c)
+{
+    uint8_t key[9];
+    struct ipc **p, *e;
+
+    if (!c->counted)
+        return;
+    c->counted = false;
+    ipc_key(key, &c->peer);
+    p = ipc_slot(u, key);
+    e = *p;
+    if (e && --e->n == 0) {
+        *p = e->next;
+        free(e);
+    }
+}
+
+/* Accepts and drops a connection we have no room for: libuv stops
+ * watching a listener whose callback did not accept. */
+static void refuse_raw(uv_stream_t *lis)
+{
+    uv_os_fd_t fd;
+    int s;
+
+    if (uv_fileno((uv_handle_t *)lis, &fd) == 0 &&
+        (s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+        close(s);
 }
 
 static void on_accept(uv_stream_t *lis, int status)
@@ -451,26 +565,34 @@ static void on_accept(uv_stream_t *lis, int status)
     if (status != 0 || u->closing)
         return;
     c = conn_new(u, 0);
-    if (c == NULL)
+    if (c == NULL) {
+        u->ctr.tcp_refused_cap++;
+        refuse_raw(lis);
         return;
+    }
     if (uv_accept(lis, (uv_stream_t *)&c->tcp) != 0 ||
         uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0 ||
         ovl_uv_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss) != 0 ||
-        u->nconns >= maxc || conns_from_ip(u, &c->peer) >= maxip) {
-        u->ctr.tcp_refused_cap++;
-        c->dead = true;
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-        return;
-    }
-    u->ctr.tcp_accepted++;
+        u->nconns >= maxc || !ipc_take(u, c, maxip))
+        goto refuse;
     c->accepted = true;
     c->since = ovl_uvnode_now(u);
     c->id = ovl_node_tcp_accepted(u->node, &c->peer, c->since);
+    if (c->id == 0) /* the node would not take it */
+        goto refuse;
+    u->ctr.tcp_accepted++;
     conn_insert(u, c);
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, u->tcp_keepalive_s);
     conn_start_reading(u, c);
     flush(u);
+    return;
+refuse:
+    u->ctr.tcp_refused_cap++;
+    ipc_release(u, c);
+    c->dead = true;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    flush(u); /* the node may have queued a close for its id */
 }
 
 /* ---- UDP ----------------------------------------------------------------- */
@@ -608,11 +730,28 @@ static void on_nat_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     nat_pump(u, ev < 0 ? 0 : ev);
 }
 
+/* Another supernode from the host cache, at another address, for test
+ * IV. */
+static bool nat_second(struct ovl_uvnode *u, const struct ovl_contact *sn,
+                       struct ovl_stun_addr *second)
+{
+    const struct ovl_hostcache *hc = ovl_node_hostcache(u->node);
+
+    for (uint16_t i = 0; i < hc->n; i++) {
+        if (memcmp(hc->e[i].c.node_id, sn->node_id, OVL_NODE_ID_LEN) != 0 &&
+            !ovl_addr_eq(&hc->e[i].c.udp, &sn->udp)) {
+            if (second)
+                addr_to_stun(second, &hc->e[i].c.udp);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* (Re)starts discovery against @sn (the supernode we attached to), with a
  * second supernode from the host cache for the mapping test. */
 static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
 {
-    struct ovl_hostcache *hc = ovl_node_hostcache(u->node);
     struct ovl_nat_config nc = {0};
     struct ovl_stun_addr srv;
 
@@ -622,13 +761,7 @@ static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
     if (u->nat_started && ovl_stun_addr_eq(&srv, &u->nat_server))
         return; /* same server: the periodic refresh carries on */
     nc.server = srv;
-    for (uint16_t i = 0; i < hc->n; i++) {
-        if (memcmp(hc->e[i].c.node_id, sn->node_id, OVL_NODE_ID_LEN) != 0 &&
-            !ovl_addr_eq(&hc->e[i].c.udp, &sn->udp)) {
-            addr_to_stun(&nc.second, &hc->e[i].c.udp);
-            break;
-        }
-    }
+    u->nat_has_second = nat_second(u, sn, &nc.second);
     addr_to_stun(&nc.local, &u->local);
     {
         struct sockaddr_storage ss;
@@ -646,6 +779,7 @@ static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
     nc.software = u->cfg.software;
     ovl_nat_init(&u->nat, &nc);
     u->nat_server = srv;
+    u->nat_sn = *sn;
     u->nat_started = true;
     ovl_nat_start(&u->nat, uv_now(u->loop));
     nat_pump(u, 0);
@@ -754,6 +888,15 @@ static void on_house(uv_timer_t *t)
             }
         }
     }
+    /* A peer that logged in knowing one supernode could not test its
+     * mapping (test IV needs a second server): rerun once the host cache
+     * has learnt another, instead of reporting "unknown" until the next
+     * refresh. */
+    if (u->nat_started && !u->nat_has_second && !ovl_nat_running(&u->nat) &&
+        nat_second(u, &u->nat_sn, NULL)) {
+        u->nat_started = false;
+        nat_start(u, &u->nat_sn);
+    }
     if (now - u->hc_saved_at > HOSTCACHE_SAVE_MS * 1000000ull) {
         u->hc_saved_at = now;
         hc_save(u);
@@ -771,6 +914,8 @@ static void handle_event(struct ovl_uvnode *u, const struct ovl_event *ev)
 /* ... and after: a graceful close ends once the logout is done. */
 static void handle_event_after(struct ovl_uvnode *u, const struct ovl_event *ev)
 {
+    if (ev->kind == OVL_NEV_LOGGED_OUT)
+        u->node_logged_out = true;
     if (ev->kind == OVL_NEV_LOGGED_OUT && u->logging_out) {
         u->logging_out = false;
         teardown(u);
@@ -859,8 +1004,13 @@ static void pick_advertise(struct ovl_uvnode *u, const struct sockaddr *bound)
             u->local = a;
         return;
     }
-    if (u->local.family == OVL_AF_INET && memcmp(u->local.ip, "\0\0\0\0", 4) != 0)
-        return;
+    {
+        static const uint8_t zero[16];
+
+        /* A specific address, IPv4 or IPv6, is what others use. */
+        if (memcmp(u->local.ip, zero, u->local.family == OVL_AF_INET6 ? 16 : 4) != 0)
+            return;
+    }
     /* Wildcard: the first non-loopback IPv4, else loopback. */
     ovl_addr_v4(&u->local, 0x7f000001u, u->local.port);
     if (uv_interface_addresses(&ifs, &nifs) != 0)
@@ -1168,14 +1318,18 @@ static void teardown(struct ovl_uvnode *u)
 void ovl_uvnode_close(struct ovl_uvnode *u, bool graceful, ovl_uvnode_closed_cb done,
                       void *data)
 {
+    int rc;
+
     if (u == NULL || u->closing)
         return;
     u->closing = true;
     u->done = done;
     u->done_data = data;
     uv_timer_stop(&u->nat_timer);
-    if (graceful && u->node && ovl_node_logged_in(u->node) &&
-        ovl_node_logout(u->node, ovl_uvnode_now(u)) == 0) {
+    /* A logout the application started may still be storing the
+     * last-seen record (-EALREADY): wait for it as for our own. */
+    if (graceful && u->node && !u->node_logged_out &&
+        ((rc = ovl_node_logout(u->node, ovl_uvnode_now(u))) == 0 || rc == -EALREADY)) {
         u->logging_out = true;
         uv_timer_start(&u->logout_timer, on_logout_timeout, LOGOUT_WAIT_MS, 0);
         flush(u);

@@ -648,3 +648,42 @@ Test(node, room_withdrawal_lifecycle)
     cr_expect_eq(ovl_node_withdraw_room(n, "solo", t), -ENOENT, "forgotten");
     ovl_node_free(n);
 }
+
+/* A bridge hosts many rooms: all are kept and counted, withdrawals are not
+ * counted, and the hard limit answers -ENOSPC. */
+Test(node, many_rooms_counted)
+{
+    struct ovl_node_config c;
+    struct ovl_node *n;
+    struct ovl_addr a;
+    struct ovl_event ev;
+    char name[32];
+    int stored = 0;
+
+    config(&c, &ida, OVL_ROLE_MODE_SUPERNODE, true);
+    c.wall_offset = 1704067200ull * OVL_NS_PER_SEC;
+    cr_assert_eq(ovl_node_new(&n, &c, NOW), 0);
+    cr_assert_eq(ovl_node_start(n, NOW), 0);
+    ovl_addr_v4(&a, 0x0B0000FEu, 33033);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "room-%d", i);
+        cr_assert_eq(ovl_node_publish_room(n, name, &a, 1, 33033, NULL, NOW), 0, "%s", name);
+    }
+    while (ovl_node_event_next(n, &ev))
+        stored += ev.kind == OVL_NEV_PUBLISHED && ev.status == 0 && ev.rtype == OVL_R_ROOM;
+    cr_expect_eq(stored, 300, "every room stored (a lone supernode keeps them itself)");
+    cr_expect_eq(ovl_node_rooms_published(n), 300);
+    cr_assert_eq(ovl_node_withdraw_room(n, "room-7", NOW + 1), 0);
+    cr_assert_eq(ovl_node_withdraw_room(n, "room-7", NOW + 2), 0, "twice is fine");
+    cr_expect_eq(ovl_node_rooms_published(n), 299, "a withdrawal is not a room");
+    cr_assert_eq(ovl_node_publish_room(n, "room-7", &a, 1, 33033, NULL, NOW + 3), 0);
+    cr_expect_eq(ovl_node_rooms_published(n), 300, "republished");
+    for (int i = 300; i < 4096; i++) {
+        snprintf(name, sizeof(name), "room-%d", i);
+        cr_assert_eq(ovl_node_publish_room(n, name, &a, 1, 33033, NULL, NOW + 4), 0, "%s", name);
+        while (ovl_node_event_next(n, &ev))
+            ;
+    }
+    cr_expect_eq(ovl_node_publish_room(n, "one-too-many", &a, 1, 33033, NULL, NOW + 5), -ENOSPC);
+    ovl_node_free(n);
+}

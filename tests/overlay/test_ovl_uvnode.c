@@ -35,6 +35,7 @@ struct tnode {
 
 static uv_loop_t loop;
 static struct tnode nodes[MAXN];
+static uint32_t max_per_source; /* 0: the driver's default */
 
 static void on_event(struct ovl_uvnode *u, const struct ovl_event *ev, void *data)
 {
@@ -116,6 +117,7 @@ static void start_node(int i, enum ovl_role_mode mode, const char *handle,
     c.nat_rto_ms = 50;
     c.nat_rc = 3;
     c.accept_idle_ms = 300;
+    c.max_conns_per_ip = max_per_source;
     c.on_event = on_event;
     c.on_nat = on_nat;
     c.data = &nodes[i];
@@ -133,6 +135,7 @@ static void close_node(int i, bool graceful)
 static void setup(void)
 {
     memset(nodes, 0, sizeof(nodes));
+    max_per_source = 0;
     cr_assert_eq(uv_loop_init(&loop), 0);
 }
 
@@ -364,4 +367,68 @@ Test(uvnode, contact_text)
         cr_expect_eq(ovl_uv_contact_parse(&d, bad[i]), -EINVAL, "%s", bad[i]);
     snprintf(in, sizeof(in), "%s@1.2.3.4:", key);
     cr_expect_eq(ovl_uv_contact_parse(&d, in), -EINVAL);
+}
+
+/* Runs the loop for @ms whatever happens. */
+static void run_for(uint64_t ms)
+{
+    bool never = false;
+
+    run_until(&never, ms);
+}
+
+Test(uvnode, accepted_connections_capped_per_source)
+{
+    struct ovl_uvnode_status st;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    int fd[5];
+    char b;
+
+    max_per_source = 3;
+    start_node(0, OVL_ROLE_MODE_SUPERNODE, NULL, NULL, NULL);
+    cr_assert(run_until(&nodes[0].logged_in, 3000));
+    ovl_uvnode_status(nodes[0].u, &st);
+    sa.sin_port = htons(st.tcp_port);
+    sa.sin_addr.s_addr = htonl(0x7f000001u);
+    for (int i = 0; i < 5; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_eq(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+        run_for(50);
+    }
+    ovl_uvnode_status(nodes[0].u, &st);
+    cr_assert_eq(st.counters.tcp_accepted, 3);
+    cr_assert_eq(st.counters.tcp_refused_cap, 2);
+    cr_assert_eq(st.conns, 3);
+    for (int i = 3; i < 5; i++)
+        cr_assert_eq(recv(fd[i], &b, 1, MSG_DONTWAIT), 0, "refused connection %d closed", i);
+    cr_assert_eq(recv(fd[0], &b, 1, MSG_DONTWAIT), -1, "accepted ones stay open");
+    /* A slot comes back when one closes. */
+    close(fd[0]);
+    run_for(100);
+    fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(fd[0], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    run_for(100);
+    ovl_uvnode_status(nodes[0].u, &st);
+    cr_assert_eq(st.counters.tcp_accepted, 4);
+    cr_assert_eq(st.counters.tcp_refused_cap, 2);
+    for (int i = 0; i < 5; i++)
+        close(fd[i]);
+}
+
+Test(uvnode, close_while_the_application_logs_out)
+{
+    struct ovl_contact seed;
+
+    start_node(0, OVL_ROLE_MODE_SUPERNODE, NULL, NULL, NULL);
+    cr_assert(run_until(&nodes[0].logged_in, 3000));
+    seed_contact(&seed);
+    start_node(1, OVL_ROLE_MODE_PEER, "erin", &seed, NULL);
+    cr_assert(run_until(&nodes[1].logged_in, 5000));
+    /* The application logs out and closes at once (a client's "logout"
+     * then EOF): the close waits for the logout to finish. */
+    cr_assert_eq(ovl_node_logout(ovl_uvnode_node(nodes[1].u), ovl_uvnode_now(nodes[1].u)), 0);
+    ovl_uvnode_flush(nodes[1].u);
+    cr_assert_not(nodes[1].logged_out, "the last-seen record is still being stored");
+    close_node(1, true);
+    cr_assert(nodes[1].logged_out, "the logout finished before the node closed");
 }

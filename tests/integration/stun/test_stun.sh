@@ -7,7 +7,7 @@
 #       own 127.0.0.1:port. Malformed STUN must count as rx_invalid and get
 #       no answer.
 #
-#   test_stun.sh natlab BRIDGE STUN_LAB SHIM
+#   test_stun.sh natlab BRIDGE STUN_LAB SHIM [CLIENT]
 #       A network-namespace NAT lab (after /work/shared/LAB.md's natlab.sh):
 #         [a 10.0.1.2]--lan--[r1 10.0.1.1 | wan 203.0.113.11]--br0--[inet 203.0.113.1/.2/.3]
 #       1. turnutils_stunclient in a gets r1's WAN address from the bridge.
@@ -16,6 +16,15 @@
 #          each mode: cone, symmetric, fullcone, restricted, udp-block; and
 #          "open"/"firewalled" for a host without NAT.
 #       3. coturn's turnutils_natdiscovery agrees with that server.
+#       4. With CLIENT (chorus-client): NAT discovery through the overlay.
+#          Two supernodes in inet (203.0.113.1:34001, 203.0.113.2:34002);
+#          a peer in a logs in with both as bootstrap and runs --nat: r1
+#          cone -> "cone", symmetric -> "symmetric", udp-block -> logged in
+#          over TCP and "udp-blocked", one known supernode -> "unknown"; a
+#          peer on 203.0.113.3 -> "open". The reflexive address is checked
+#          against r1's conntrack table, and a second peer in inet looks the
+#          handle up: its presence must carry r1's WAN mapping of the
+#          peer's overlay socket (over a TCP login and over a UDP login).
 #       Needs root and `ip netns`; skips (exit 77) with a reason otherwise.
 #
 # Every wait is bounded; everything started is killed by PID and every
@@ -26,6 +35,7 @@ MODE=${1:-}
 BRIDGE=${2:-}
 LAB=${3:-}
 SHIM=${4:-}
+CLIENT=${5:-}
 SKIP=77
 FAILS=0
 PIDS=()
@@ -47,7 +57,7 @@ pass() { echo "PASS $*"; }
 fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 
 [ -x "$BRIDGE" ] && [ -x "$LAB" ] && [ -f "$SHIM" ] || {
-    echo "usage: $0 loopback|natlab BRIDGE STUN_LAB SHIM" >&2; exit 2; }
+    echo "usage: $0 loopback|natlab BRIDGE STUN_LAB SHIM [CLIENT]" >&2; exit 2; }
 command -v turnutils_stunclient >/dev/null ||
     skip "turnutils_stunclient not found (coturn; scripts/install-deps.sh installs it)"
 
@@ -334,12 +344,247 @@ natlab() {
                 { fail "turnutils_natdiscovery ($mode)"; cat "$TMP/nd-$mode.out"; }
         done
     fi
+
+    # 4. NAT discovery through the overlay.
+    if [ -n "$CLIENT" ] && [ -x "$CLIENT" ]; then
+        overlay_nat
+    else
+        echo "SKIP overlay NAT discovery: no chorus-client given"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 4. NAT discovery through the overlay: chorus-client overlay in the lab.
+
+# jget FILE EVENT KEY: KEY of the first JSON line of kind EVENT in FILE; a
+# list comes out comma-separated, null as "null", nothing as "".
+jget() {
+    python3 - "$@" <<'PY' 2>/dev/null
+import json, sys
+path, ev, key = sys.argv[1:4]
+for line in open(path, errors="replace"):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(o, dict) and o.get("event") == ev:
+        v = o.get(key)
+        print(",".join(map(str, v)) if isinstance(v, list) else "null" if v is None else v)
+        break
+PY
+}
+
+# ct_udp: r1's UDP conntrack entries, one a line:
+#   ORIG_SRC:PORT ORIG_DST:PORT REPLY_DST:PORT   (the last is r1's mapping)
+ct_udp() {
+    command -v conntrack >/dev/null || return 0
+    x r1 conntrack -L -p udp 2>/dev/null | awk '{
+        split("", o); split("", r)
+        for (i = 1; i <= NF; i++)
+            if (split($i, kv, "=") == 2) {
+                if (!(kv[1] in o)) o[kv[1]] = kv[2]
+                else if (!(kv[1] in r)) r[kv[1]] = kv[2]
+            }
+        if (o["src"] != "" && r["dst"] != "")
+            print o["src"] ":" o["sport"], o["dst"] ":" o["dport"], r["dst"] ":" r["dport"] }'
+}
+
+# ovl_start NS LOG SECONDS ARGS...: chorus-client overlay --json ARGS in NS,
+# in the background, at most SECONDS; OPID is its PID. Not a subshell: $!
+# must be the process to kill (timeout, which passes SIGTERM on, and the
+# client then logs out gracefully).
+ovl_start() {
+    local ns=$1 log=$2 t=$3
+    shift 3
+    ip netns exec "$P-$ns" timeout -k 3 "$t" "$CLIENT" overlay --json "$@" >"$log" 2>&1 &
+    OPID=$!
+    PIDS+=($OPID)
+}
+
+ovl_stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# ovl_lookup NAME LOG: a second peer on 203.0.113.3 (no NAT) looks NAME up
+# through supernode 2; prints "STATE ADDRS" (ADDRS comma-separated).
+ovl_lookup() {
+    ip netns exec "$P-inet" timeout -k 3 25 "$CLIENT" overlay --json --bind 203.0.113.3 \
+        --bootstrap "$K2" --login-timeout 10 --lookup "$1" >"$2" 2>&1
+    echo "$(jget "$2" lookup state) $(jget "$2" lookup addrs)"
+}
+
+# want_nat MODE LOG TYPE MAPPING: checks the peer's nat event.
+want_nat() {
+    local t m f
+    t=$(jget "$2" nat type); m=$(jget "$2" nat mapping); f=$(jget "$2" nat filtering)
+    echo "overlay peer ($1): $(grep -m1 '"event":"nat"' "$2")"
+    if [ "$t" = "$3" ] && [ "$m" = "$4" ] && [ "$f" = unknown ]; then
+        pass "overlay $1: type $t, mapping $m, filtering $f"
+    else
+        fail "overlay $1: type '$t' mapping '$m' filtering '$f', want $3, $4, unknown"
+        cat "$2"
+    fi
+}
+
+overlay_nat() {
+    local K1 K2 s1log=$TMP/sn1.log s2log=$TMP/sn2.log p1 p2 t0=$SECONDS
+    ip netns exec "$P-inet" timeout -k 3 200 "$CLIENT" overlay --json --role supernode \
+        --bind 203.0.113.1 --port 34001 >"$s1log" 2>&1 &
+    p1=$!; PIDS+=($p1)
+    wait_for "$s1log" '"event":"ready"' 10 $p1 ||
+        { fail "overlay: supernode 1 did not start"; cat "$s1log"; return; }
+    K1=$(jget "$s1log" ready contact)
+    ip netns exec "$P-inet" timeout -k 3 200 "$CLIENT" overlay --json --role supernode \
+        --bind 203.0.113.2 --port 34002 --bootstrap "$K1" >"$s2log" 2>&1 &
+    p2=$!; PIDS+=($p2)
+    wait_for "$s2log" '"event":"logged_in"' 10 $p2 ||
+        { fail "overlay: supernode 2 did not start"; cat "$s2log"; return; }
+    K2=$(jget "$s2log" ready contact)
+    echo "overlay: supernodes $K1 and $K2"
+
+    # a. Behind cone and symmetric r1: the type, the reflexive address
+    #    (r1's mapping of the probe socket towards the supernode, by
+    #    conntrack), and the handle's presence seen from outside.
+    local mode log pid sn other refl oport omap ctl l m2 res state addrs ok
+    for mode in cone symmetric cone-udp-login; do
+        nat ${mode%-udp-login}
+        # No TCP through r1: the login ladder ends with LOGIN over UDP.
+        [ $mode = cone-udp-login ] &&
+            x r1 iptables -A FORWARD -i lan -o wan -p tcp -j REJECT --reject-with tcp-reset
+        log=$TMP/ovl-$mode.log
+        ovl_start a "$log" 60 --bootstrap "$K1,$K2" --handle "nl$$-$mode" --nat \
+            --login-timeout 15 --stay 30
+        pid=$OPID
+        if ! wait_for "$log" '"event":"nat"' 20 $pid ||
+           ! wait_for "$log" '"event":"published"' 5 $pid; then
+            fail "overlay $mode: no NAT result or no presence published"; cat "$log"
+            ovl_stop $pid; continue
+        fi
+        ctl=$(ct_udp)
+        case $mode in
+        symmetric) want_nat $mode "$log" symmetric address-dependent ;;
+        *) want_nat $mode "$log" cone endpoint-independent ;;
+        esac
+        refl=$(jget "$log" nat reflexive)
+        oport=$(jget "$log" ready port)
+        sn=$(jget "$log" logged_in supernode); sn=${sn#*@}
+        other=${K1#*@}; [ "$other" = "$sn" ] && other=${K2#*@}
+        # The probe socket: the entry towards the supernode that r1 maps
+        # to the reflexive address. It is not the overlay socket (5.4).
+        l=$(awk -v d="$sn" -v m="$refl" '$2 == d && $3 == m {print $1; exit}' <<<"$ctl")
+        m2=$(awk -v s="$l" -v d="$other" '$1 == s && $2 == d {print $3; exit}' <<<"$ctl")
+        # Towards the other supernode (test IV) the same socket got another
+        # mapping (symmetric) or the same one, port kept (cone: MASQUERADE).
+        ok=0
+        if [ $mode = symmetric ]; then
+            [ "$m2" != "$refl" ] && ok=1
+        else
+            [ "$m2" = "$refl" ] && [ "${l##*:}" = "${refl##*:}" ] && ok=1
+        fi
+        if [ -z "$ctl" ]; then
+            case $refl in
+            203.0.113.11:*) pass "overlay $mode: reflexive $refl on r1's WAN address (no conntrack)" ;;
+            *) fail "overlay $mode: reflexive '$refl', want 203.0.113.11:*" ;;
+            esac
+        elif [ $ok = 1 ] && [ -n "$l" ] && [ "$l" != "10.0.1.2:$oport" ] && [ -n "$m2" ] &&
+             [ "${refl%:*}" = 203.0.113.11 ]; then
+            pass "overlay $mode: reflexive $refl = r1's mapping of a's probe socket $l to $sn (to $other: $m2)"
+        else
+            fail "overlay $mode: reflexive '$refl' (probe socket '$l', to $other '$m2'); r1's UDP entries:"
+            echo "$ctl"
+        fi
+        omap=$(awk -v s="10.0.1.2:$oport" -v d="$sn" '$1 == s && $2 == d {print $3; exit}' <<<"$ctl")
+        res=$(ovl_lookup "nl$$-$mode" "$TMP/lookup-$mode.log")
+        read -r state addrs <<<"$res"
+        echo "overlay: lookup nl$$-$mode from 203.0.113.3: $state [$addrs];" \
+             "r1 maps a's overlay socket 10.0.1.2:$oport to '$omap' towards $sn"
+        if [ "$state" != online ]; then
+            fail "overlay $mode: lookup '$state', want online"; cat "$TMP/lookup-$mode.log"
+        elif [ $mode = cone-udp-login ]; then
+            # 4.3's order: the address the supernode sees, then our own.
+            [ -n "$omap" ] && [ "$addrs" = "$omap,10.0.1.2:$oport" ] &&
+                pass "overlay $mode: presence [$addrs] = r1's WAN mapping of the overlay socket, then a's own" ||
+                fail "overlay $mode: presence [$addrs], want [$omap,10.0.1.2:$oport]"
+        elif [ $mode = cone ]; then
+            case ",$addrs," in
+            ,,*|*",$omap,"*) [ -n "$omap" ] && [ -n "$addrs" ] &&
+                pass "overlay $mode: presence [$addrs] carries r1's WAN mapping $omap of the overlay socket" ||
+                fail "overlay $mode: presence [$addrs], r1's mapping of the overlay socket '$omap'" ;;
+            *) fail "overlay $mode (TCP login): presence [$addrs] lacks r1's WAN mapping '$omap' of the overlay socket" ;;
+            esac
+        fi
+        ovl_stop $pid
+    done
+
+    # b. Only one supernode known: no second server for test IV.
+    nat cone
+    log=$TMP/ovl-one.log
+    ovl_start a "$log" 40 --bootstrap "$K1" --handle "nl$$-one" --nat --login-timeout 15
+    pid=$OPID
+    wait_for "$log" '"event":"nat"' 20 $pid
+    refl=$(jget "$log" nat reflexive)
+    echo "overlay peer (one supernode): $(grep -m1 '"event":"nat"' "$log")"
+    [ "$(jget "$log" nat type)" = unknown ] && [ "${refl%:*}" = 203.0.113.11 ] &&
+        pass "overlay, one supernode known: unknown, reflexive $refl" ||
+        { fail "overlay, one supernode known: want unknown on 203.0.113.11"; cat "$log"; }
+    ovl_stop $pid
+
+    # c. UDP blocked: login over TCP, then test I times out (39.5 s with
+    #    the default RTO). Meanwhile, a peer without NAT on 203.0.113.3.
+    nat udp-block
+    local ub ublog=$TMP/ovl-udp-block.log tub=$SECONDS
+    ovl_start a "$ublog" 70 --bootstrap "$K1,$K2" --handle "nl$$-ub" --nat --login-timeout 15
+    ub=$OPID
+    if wait_for "$ublog" '"event":"logged_in"' 15 $ub &&
+       wait_for "$ublog" '"event":"published"' 5 $ub; then
+        pass "overlay udp-block: logged in over TCP after $((SECONDS - tub)) s"
+        oport=$(jget "$ublog" ready port)
+        res=$(ovl_lookup "nl$$-ub" "$TMP/lookup-ub.log")
+        read -r state addrs <<<"$res"
+        echo "overlay: lookup nl$$-ub from 203.0.113.3: $state [$addrs]"
+        [ "$state" = online ] && [ "$addrs" = "10.0.1.2:$oport" ] &&
+            pass "overlay udp-block: presence [$addrs] (no UDP mapping exists)" ||
+            fail "overlay udp-block: lookup $state [$addrs], want online [10.0.1.2:$oport]"
+    else
+        fail "overlay udp-block: not logged in over TCP"; cat "$ublog"
+    fi
+
+    log=$TMP/ovl-open.log
+    ovl_start inet "$log" 40 --bind 203.0.113.3 --bootstrap "$K1,$K2" --handle "nl$$-open" \
+        --nat --login-timeout 15 --stay 20
+    pid=$OPID
+    if wait_for "$log" '"event":"nat"' 20 $pid && wait_for "$log" '"event":"published"' 5 $pid; then
+        want_nat open "$log" open none
+        refl=$(jget "$log" nat reflexive)
+        oport=$(jget "$log" ready port)
+        [ "${refl%:*}" = 203.0.113.3 ] && pass "overlay open: reflexive $refl, its own address" ||
+            fail "overlay open: reflexive '$refl', want 203.0.113.3:*"
+        res=$(ovl_lookup "nl$$-open" "$TMP/lookup-open.log")
+        read -r state addrs <<<"$res"
+        echo "overlay: lookup nl$$-open from 203.0.113.3: $state [$addrs]"
+        [ "$state" = online ] && [ "$addrs" = "203.0.113.3:$oport" ] &&
+            pass "overlay open: presence [$addrs]" ||
+            fail "overlay open: lookup $state [$addrs], want online [203.0.113.3:$oport]"
+    else
+        fail "overlay open: no NAT result"; cat "$log"
+    fi
+    ovl_stop $pid
+
+    if wait_for "$ublog" '"event":"nat"' $((tub + 55 - SECONDS)) $ub; then
+        echo "overlay peer (udp-block): $(grep -m1 '"event":"nat"' "$ublog") after $((SECONDS - tub)) s"
+        [ "$(jget "$ublog" nat type)" = udp-blocked ] && [ "$(jget "$ublog" nat reflexive)" = null ] &&
+            pass "overlay udp-block: udp-blocked, no reflexive address" ||
+            fail "overlay udp-block: want udp-blocked"
+    else
+        fail "overlay udp-block: no NAT result within 55 s"; cat "$ublog"
+    fi
+    ovl_stop $ub
+    ovl_stop $p2; ovl_stop $p1
+    echo "overlay checks: $((SECONDS - t0)) s"
 }
 
 case $MODE in
 loopback) loopback ;;
 natlab) natlab ;;
-*) echo "usage: $0 loopback|natlab BRIDGE STUN_LAB SHIM" >&2; exit 2 ;;
+*) echo "usage: $0 loopback|natlab BRIDGE STUN_LAB SHIM [CLIENT]" >&2; exit 2 ;;
 esac
 echo "$FAILS failure(s)"
 [ $FAILS -eq 0 ]
