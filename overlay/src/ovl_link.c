@@ -913,6 +913,8 @@ static bool sess_timers(struct ovl_node *n, struct ovl_link *l,
         if (ovl_session_timers(&s->s, now, out, sizeof(out), &len, &ev) != 0 ||
             len == 0)
             break;
+        if (out[0] == OVL_MSG_INIT) /* a retry or a rekey: spacing counts it */
+            l->init_at = now;
         transmit(n, l, out, len);
     }
     return !(ev & (OVL_EV_HANDSHAKE_FAILED | OVL_EV_EXPIRED));

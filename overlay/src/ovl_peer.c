@@ -1162,9 +1162,12 @@ void ovl__peer_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
             ovl__promote(n, now);
             return;
         }
-        /* Not reachable (or no answer): ask again after another period. */
+        /* Not reachable: ask again after another period. No verdict (a
+         * busy or silent supernode): ask again in a minute. */
         n->reach_asked = false;
-        n->promote_at = now + n->t.promote_uptime;
+        n->promote_at = now + (m == NULL || is_busy(m)
+                                   ? ovl__tmin(n->t.promote_uptime, 60 * OVL_NS_PER_SEC)
+                                   : n->t.promote_uptime);
         ovl__house_schedule(n, n->promote_at);
         return;
     default:

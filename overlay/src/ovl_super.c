@@ -1241,9 +1241,15 @@ void ovl__super_rpc_done(struct ovl_node *n, struct ovl_rpc *r,
         op_rpc(n, op, r, m, now);
         return;
     case OVL__OWN_RELAY:
-        if (m && m->type == OVL_M_REACH_OK)
+        if (m && m->type == OVL_M_REACH_OK) {
             op->result = m->u.reach.result & OVL_REACH_KNOWN;
-        reach_answer(n, op, now);
+            reach_answer(n, op, now);
+            return;
+        }
+        /* The relay was busy or silent: that says nothing about the
+         * peer's reachability, so no verdict; it asks again soon. */
+        reply_error(n, op->req_link, op->req_rid, OVL_MERR_BUSY, now);
+        op_free(n, op);
         return;
     case OVL__OWN_DIAL:
         if (m && m->type == OVL_M_PONG)
