@@ -3,8 +3,9 @@
 #
 #   test_stun.sh loopback BRIDGE STUN_LAB SHIM
 #       coturn's turnutils_stunclient asks a running chorus-bridge (media
-#       port, 127.0.0.1) for its reflexive address; it must be the client's
-#       own 127.0.0.1:port. Malformed STUN must count as rx_invalid and get
+#       port, 127.0.0.1, and its overlay port: the bridge is a supernode)
+#       for its reflexive address; it must be the client's own
+#       127.0.0.1:port. Malformed STUN must count as rx_invalid and get
 #       no answer.
 #
 #   test_stun.sh natlab BRIDGE STUN_LAB SHIM [CLIENT]
@@ -95,7 +96,8 @@ loopback() {
         mkdir -p "$state"
         timeout 120 "$BRIDGE" --state-dir "$state" --media-addr 127.0.0.1 --media-port $port \
             --api-addr 127.0.0.1 --api-port $api --rtp-port-min $((base + 2)) \
-            --rtp-port-max $((base + 9)) --demo-room= --no-realtime --no-overlay >"$log" 2>&1 &
+            --rtp-port-max $((base + 9)) --demo-room= --no-realtime \
+            --overlay-port $((base + 10)) >"$log" 2>&1 &
         pid=$!
         if wait_for "$log" 'bridge: ready' 10 $pid; then
             PIDS+=($pid)
@@ -121,6 +123,21 @@ loopback() {
             cat "$TMP/sc$i.out" "$TMP/sc$i.err"
         fi
     done
+
+    # a2. The bridge is a supernode (the seed of its own overlay): its
+    #     overlay port answers the same standard client.
+    local ovl=$((base + 10))
+    wait_for "$log" 'ovl: logged in' 10 $pid ||
+        fail "the bridge's overlay node did not come up"
+    res=$(stunclient "$TMP/sco" env LD_PRELOAD="$SHIM" timeout 10 \
+          turnutils_stunclient -L 127.0.0.1 -p $ovl 127.0.0.1)
+    read -r refl loc <<<"$res"
+    if [ "$refl" != none ] && [ "$refl" = "$loc" ]; then
+        pass "overlay port $ovl (supernode): reflexive $refl == client's own $loc"
+    else
+        fail "overlay port $ovl: reflexive '$refl', client's own '$loc'"
+        cat "$TMP/sco.out" "$TMP/sco.err"
+    fi
 
     # b. Nothing is answered that should not be, and the counters say so.
     local token metrics_before metrics_after
