@@ -96,19 +96,6 @@ const char *cli_ovl_state_name(enum ovl_presence_state s)
     }
 }
 
-void cli_ovl_addr_text(char *out, size_t cap, const struct ovl_addr *a)
-{
-    struct ovl_stun_addr s;
-
-    memset(&s, 0, sizeof(s));
-    s.family = a->family == OVL_AF_INET    ? OVL_STUN_FAMILY_IPV4
-               : a->family == OVL_AF_INET6 ? OVL_STUN_FAMILY_IPV6
-                                           : OVL_STUN_FAMILY_NONE;
-    s.port = a->port;
-    memcpy(s.ip, a->ip, sizeof(s.ip));
-    ovl_stun_addr_format(out, cap, &s);
-}
-
 void cli_ovl_time_text(char *out, size_t cap, uint64_t unix_s)
 {
     time_t t = (time_t)unix_s;
@@ -133,7 +120,7 @@ static json_t *addrs_json(const struct ovl_event *ev)
     json_t *a = json_array();
 
     for (unsigned i = 0; a && i < ev->naddr && i < OVL_PRESENCE_ADDRS_MAX; i++) {
-        cli_ovl_addr_text(t, sizeof(t), &ev->addrs[i]);
+        ovl_addr_to_text(t, sizeof(t), &ev->addrs[i]);
         json_array_append_new(a, json_string(t));
     }
     return a;
@@ -146,7 +133,7 @@ static void addrs_text(char *out, size_t cap, const struct ovl_event *ev)
 
     snprintf(out, cap, "no address");
     for (unsigned i = 0; i < ev->naddr && i < OVL_PRESENCE_ADDRS_MAX && len < cap; i++) {
-        cli_ovl_addr_text(t, sizeof(t), &ev->addrs[i]);
+        ovl_addr_to_text(t, sizeof(t), &ev->addrs[i]);
         len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? ", " : "", t);
     }
 }

@@ -47,10 +47,9 @@ void cli_ovl_report_status(struct cli_ovl_report *r, struct ovl_uvnode *u);
 /* An event without data: {"event":@event}, or the sentence @human. */
 void cli_ovl_report_simple(struct cli_ovl_report *r, const char *event, const char *human);
 
-/* Helpers, exposed for the unit test. @out needs CLI_OVL_ADDR_TEXT_MAX
- * bytes: "1.2.3.4:5", "[2001:db8::1]:5" or "none". */
+/* Room for ovl_addr_to_text's "1.2.3.4:5", "[2001:db8::1]:5" or "none". */
 enum { CLI_OVL_ADDR_TEXT_MAX = 64 };
-void cli_ovl_addr_text(char *out, size_t cap, const struct ovl_addr *a);
+/* Helpers, exposed for the unit test. */
 /* "2026-11-26 10:00:00 UTC". */
 void cli_ovl_time_text(char *out, size_t cap, uint64_t unix_s);
 /* "online", "offline", "unknown", "failed". */

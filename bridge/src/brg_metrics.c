@@ -117,8 +117,6 @@ static void overlay_metrics(struct buf *o, struct brg *b)
            s->dropped);
     metric(o, "chorus_overlay_stun_answered_total", "counter", "STUN Binding requests answered on the overlay port.",
            st.counters.stun_answered);
-    metric(o, "chorus_overlay_tcp_idle_closed_total", "counter", "Accepted overlay connections closed for sending nothing.",
-           st.counters.tcp_idle_closed);
     metric(o, "chorus_overlay_tcp_refused_total", "counter", "Overlay connections refused by the connection caps.",
            st.counters.tcp_refused_cap);
     metric(o, "chorus_overlay_rate_limited_total", "counter",

@@ -575,7 +575,6 @@ static json_t *counters_json(const struct ovl_uvnode_status *st)
     C("stun_dropped", d->stun_dropped);
     C("tcp_accepted", d->tcp_accepted);
     C("tcp_refused_cap", d->tcp_refused_cap);
-    C("tcp_idle_closed", d->tcp_idle_closed);
     C("tcp_write_dropped", d->tcp_write_dropped);
     C("udp_send_errors", d->udp_send_errors);
     C("rate_limited", s->rate_limited);

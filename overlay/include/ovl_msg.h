@@ -587,7 +587,7 @@ size_t ovl_addr_compact(uint8_t out[OVL_ADDR_COMPACT_MAX],
 int ovl_addr_from_compact(struct ovl_addr *a, const uint8_t *in, size_t len);
 /* An IPv4 address a.b.c.d:port from a host-order 32-bit value. */
 void ovl_addr_v4(struct ovl_addr *a, uint32_t ip, uint16_t port);
-/* "1.2.3.4:5" or "[::1]:5" into @out (>= 64 bytes). */
+/* "1.2.3.4:5", "[2001:db8::1]:5" or "none" into @out (>= 64 bytes). */
 void ovl_addr_to_text(char *out, size_t cap, const struct ovl_addr *a);
 
 /* Contact helpers: the wire form, and filling node_id from identity. */

@@ -9,6 +9,7 @@
  */
 #include "ovl_msg.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,21 +192,16 @@ void ovl_addr_v4(struct ovl_addr *a, uint32_t ip, uint16_t port)
 
 void ovl_addr_to_text(char *out, size_t cap, const struct ovl_addr *a)
 {
-    if (a->family == OVL_AF_INET) {
-        snprintf(out, cap, "%u.%u.%u.%u:%u", a->ip[0], a->ip[1], a->ip[2],
-                 a->ip[3], a->port);
-    } else if (a->family == OVL_AF_INET6) {
-        size_t n = 0;
+    char ip[INET6_ADDRSTRLEN];
 
-        n += (size_t)snprintf(out, cap, "[");
-        for (int i = 0; i < 16 && n < cap; i += 2)
-            n += (size_t)snprintf(out + n, cap - n, "%s%x", i ? ":" : "",
-                                  (unsigned)a->ip[i] << 8 | a->ip[i + 1]);
-        if (n < cap)
-            snprintf(out + n, cap - n, "]:%u", a->port);
-    } else {
-        snprintf(out, cap, "-");
-    }
+    if (cap == 0)
+        return;
+    if (a->family == OVL_AF_INET && inet_ntop(AF_INET, a->ip, ip, sizeof(ip)))
+        snprintf(out, cap, "%s:%u", ip, a->port);
+    else if (a->family == OVL_AF_INET6 && inet_ntop(AF_INET6, a->ip, ip, sizeof(ip)))
+        snprintf(out, cap, "[%s]:%u", ip, a->port);
+    else
+        snprintf(out, cap, "none");
 }
 
 void ovl_contact_encode(struct ovl_msgw_contact *w, const struct ovl_contact *c)

@@ -24,11 +24,11 @@
 #include "ovl_identity.h"
 #include "ovl_stun.h"
 #include "ovl_uv.h"
+#include "ovl_wire.h"
 
 enum {
     CONN_BUCKETS = 1024,
     IPC_BUCKETS = 1024,
-    DEF_ACCEPT_IDLE_MS = 10000,
     DEF_MAX_CONNS = 4096,
     DEF_MAX_CONNS_PER_IP = 16,
     LOGOUT_WAIT_MS = 2000,
@@ -62,11 +62,9 @@ struct uconn {
     struct uconn *next;         /* bucket chain */
     uint32_t id;
     bool accepted;
-    bool got_bytes;             /* accepted: anything arrived yet */
     bool reading;
     bool dead;                  /* closing; the node knows */
     bool counted;               /* accepted: counted in its source's ipc */
-    uint64_t since;             /* accepted at (node clock) */
     struct ovl_addr peer;
     uv_connect_t creq;
 };
@@ -120,62 +118,46 @@ static void ipc_release(struct ovl_uvnode *u, struct uconn *c);
 
 /* ---- addresses ----------------------------------------------------------- */
 
-int ovl_uv_addr_from_sockaddr(struct ovl_addr *a, const struct sockaddr *sa)
+void ovl_uv_addr_to_stun(struct ovl_stun_addr *s, const struct ovl_addr *a)
+{
+    memset(s, 0, sizeof(*s));
+    s->family = a->family == OVL_AF_INET    ? OVL_STUN_FAMILY_IPV4
+                : a->family == OVL_AF_INET6 ? OVL_STUN_FAMILY_IPV6
+                                            : OVL_STUN_FAMILY_NONE;
+    s->port = a->port;
+    memcpy(s->ip, a->ip, sizeof(s->ip));
+}
+
+int ovl_uv_addr_from_stun(struct ovl_addr *a, const struct ovl_stun_addr *s)
 {
     memset(a, 0, sizeof(*a));
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in s4;
+    if (s->family != OVL_STUN_FAMILY_IPV4 && s->family != OVL_STUN_FAMILY_IPV6)
+        return -EAFNOSUPPORT;
+    a->family = s->family == OVL_STUN_FAMILY_IPV4 ? OVL_AF_INET : OVL_AF_INET6;
+    a->port = s->port;
+    memcpy(a->ip, s->ip, sizeof(a->ip));
+    return 0;
+}
 
-        memcpy(&s4, sa, sizeof(s4));
-        a->family = OVL_AF_INET;
-        a->port = ntohs(s4.sin_port);
-        memcpy(a->ip, &s4.sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        struct sockaddr_in6 s6;
+/* Through ovl_stun's conversions, which also turn IPv4-mapped IPv6
+ * addresses (a dual-stack socket's view of IPv4 peers) into IPv4. */
+int ovl_uv_addr_from_sockaddr(struct ovl_addr *a, const struct sockaddr *sa)
+{
+    struct ovl_stun_addr s;
 
-        memcpy(&s6, sa, sizeof(s6));
-        a->port = ntohs(s6.sin6_port);
-        if (memcmp(&s6.sin6_addr, v4mapped, 12) == 0) {
-            a->family = OVL_AF_INET;
-            memcpy(a->ip, (const uint8_t *)&s6.sin6_addr + 12, 4);
-        } else {
-            a->family = OVL_AF_INET6;
-            memcpy(a->ip, &s6.sin6_addr, 16);
-        }
-        return 0;
+    if (ovl_stun_addr_from_sockaddr(&s, sa) != 0) {
+        memset(a, 0, sizeof(*a));
+        return -EAFNOSUPPORT;
     }
-    return -EAFNOSUPPORT;
+    return ovl_uv_addr_from_stun(a, &s);
 }
 
 int ovl_uv_addr_to_sockaddr(const struct ovl_addr *a, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    if (a->family == OVL_AF_INET) {
-        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(a->port)};
+    struct ovl_stun_addr s;
 
-        memcpy(&s4.sin_addr, a->ip, 4);
-        memcpy(ss, &s4, sizeof(s4));
-        return (int)sizeof(s4);
-    }
-    if (a->family == OVL_AF_INET6) {
-        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(a->port)};
-
-        memcpy(&s6.sin6_addr, a->ip, 16);
-        memcpy(ss, &s6, sizeof(s6));
-        return (int)sizeof(s6);
-    }
-    return -EAFNOSUPPORT;
-}
-
-static void addr_to_stun(struct ovl_stun_addr *s, const struct ovl_addr *a)
-{
-    memset(s, 0, sizeof(*s));
-    s->family = a->family == OVL_AF_INET6 ? OVL_STUN_FAMILY_IPV6 : OVL_STUN_FAMILY_IPV4;
-    s->port = a->port;
-    memcpy(s->ip, a->ip, a->family == OVL_AF_INET6 ? 16 : 4);
+    ovl_uv_addr_to_stun(&s, a);
+    return ovl_stun_addr_to_sockaddr(&s, ss);
 }
 
 /* Resolves @host (a literal, or a name: blocking, used at start only). */
@@ -385,7 +367,6 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->got_bytes = true;
     ovl_node_tcp_recv(u->node, c->id, (const uint8_t *)buf->base, (size_t)nread,
                       ovl_uvnode_now(u));
     flush(u);
@@ -423,7 +404,7 @@ static void do_connect(struct ovl_uvnode *u, uint32_t id, const struct ovl_addr 
     struct sockaddr_storage ss;
     struct uconn *c;
 
-    if (u->nconns >= (u->cfg.max_conns ? u->cfg.max_conns : DEF_MAX_CONNS) ||
+    if (u->nconns >= u->cfg.max_conns ||
         ovl_uv_addr_to_sockaddr(to, &ss) < 0 || (c = conn_new(u, id)) == NULL) {
         /* The node expects an answer to every connect. */
         ovl_node_tcp_closed(u->node, id, ovl_uvnode_now(u));
@@ -559,8 +540,6 @@ static void on_accept(uv_stream_t *lis, int status)
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     struct uconn *c;
-    uint32_t maxc = u->cfg.max_conns ? u->cfg.max_conns : DEF_MAX_CONNS;
-    uint32_t maxip = u->cfg.max_conns_per_ip ? u->cfg.max_conns_per_ip : DEF_MAX_CONNS_PER_IP;
 
     if (status != 0 || u->closing)
         return;
@@ -573,11 +552,10 @@ static void on_accept(uv_stream_t *lis, int status)
     if (uv_accept(lis, (uv_stream_t *)&c->tcp) != 0 ||
         uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0 ||
         ovl_uv_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss) != 0 ||
-        u->nconns >= maxc || !ipc_take(u, c, maxip))
+        u->nconns >= u->cfg.max_conns || !ipc_take(u, c, u->cfg.max_conns_per_ip))
         goto refuse;
     c->accepted = true;
-    c->since = ovl_uvnode_now(u);
-    c->id = ovl_node_tcp_accepted(u->node, &c->peer, c->since);
+    c->id = ovl_node_tcp_accepted(u->node, &c->peer, ovl_uvnode_now(u));
     if (c->id == 0) /* the node would not take it */
         goto refuse;
     u->ctr.tcp_accepted++;
@@ -608,13 +586,6 @@ static void udp_send(struct ovl_uvnode *u, uv_udp_t *udp, const struct ovl_addr 
     if (ovl_uv_addr_to_sockaddr(to, &ss) < 0 ||
         uv_udp_try_send(udp, &b, 1, (const struct sockaddr *)&ss) < 0)
         u->ctr.udp_send_errors++;
-}
-
-static bool looks_like_stun(const uint8_t *buf, size_t len)
-{
-    /* RFC 8489: two top bits zero, magic cookie at offset 4. */
-    return len >= 20 && (buf[0] & 0xc0) == 0 && buf[4] == 0x21 && buf[5] == 0x12 &&
-           buf[6] == 0xa4 && buf[7] == 0x42;
 }
 
 /* Takes one token from the STUN answer bucket, if there is one. */
@@ -670,7 +641,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     (void)flags;
     if (nread <= 0 || from == NULL || u->torn_down)
         return;
-    if (looks_like_stun((const uint8_t *)buf->base, (size_t)nread)) {
+    if (ovl_wire_classify((const uint8_t *)buf->base, (size_t)nread) == OVL_CLASS_STUN) {
         stun_answer(u, (const uint8_t *)buf->base, (size_t)nread, from);
         return;
     }
@@ -741,7 +712,7 @@ static bool nat_second(struct ovl_uvnode *u, const struct ovl_contact *sn,
         if (memcmp(hc->e[i].c.node_id, sn->node_id, OVL_NODE_ID_LEN) != 0 &&
             !ovl_addr_eq(&hc->e[i].c.udp, &sn->udp)) {
             if (second)
-                addr_to_stun(second, &hc->e[i].c.udp);
+                ovl_uv_addr_to_stun(second, &hc->e[i].c.udp);
             return true;
         }
     }
@@ -757,12 +728,12 @@ static void nat_start(struct ovl_uvnode *u, const struct ovl_contact *sn)
 
     if (!u->has_nat || u->closing)
         return;
-    addr_to_stun(&srv, &sn->udp);
+    ovl_uv_addr_to_stun(&srv, &sn->udp);
     if (u->nat_started && ovl_stun_addr_eq(&srv, &u->nat_server))
         return; /* same server: the periodic refresh carries on */
     nc.server = srv;
     u->nat_has_second = nat_second(u, sn, &nc.second);
-    addr_to_stun(&nc.local, &u->local);
+    ovl_uv_addr_to_stun(&nc.local, &u->local);
     {
         struct sockaddr_storage ss;
         int sl = sizeof(ss);
@@ -872,22 +843,7 @@ static void on_house(uv_timer_t *t)
 {
     struct ovl_uvnode *u = t->data;
     uint64_t now = ovl_uvnode_now(u);
-    uint64_t idle = (uint64_t)(u->cfg.accept_idle_ms ? u->cfg.accept_idle_ms
-                                                     : DEF_ACCEPT_IDLE_MS) * 1000000ull;
 
-    /* Accepted connections that never said a word hold a slot and a
-     * descriptor for nothing: a slow-loris. Close them. */
-    for (size_t i = 0; i < CONN_BUCKETS; i++) {
-        struct uconn *c = u->conns[i], *next;
-
-        for (; c; c = next) {
-            next = c->next;
-            if (c->accepted && !c->got_bytes && now - c->since > idle) {
-                u->ctr.tcp_idle_closed++;
-                conn_close(u, c, true);
-            }
-        }
-    }
     /* A peer that logged in knowing one supernode could not test its
      * mapping (test IV needs a second server): rerun once the host cache
      * has learnt another, instead of reporting "unknown" until the next
@@ -1222,6 +1178,10 @@ int ovl_uvnode_new(struct ovl_uvnode **out, uv_loop_t *loop,
     if (u->tcp_keepalive_s == 0)
         u->tcp_keepalive_s = 1;
     u->has_nat = cfg->nat_discovery;
+    if (u->cfg.max_conns == 0)
+        u->cfg.max_conns = DEF_MAX_CONNS;
+    if (u->cfg.max_conns_per_ip == 0)
+        u->cfg.max_conns_per_ip = DEF_MAX_CONNS_PER_IP;
     u->stun_tokens = STUN_BURST;
     u->stun_refill_ms = uv_now(loop);
     /* Every handle is initialised first, so teardown can close them all

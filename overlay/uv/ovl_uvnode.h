@@ -18,9 +18,11 @@
  *    service and a second supernode, and reruns it periodically;
  *  - the host cache file in the state directory (loaded before the node
  *    starts, written every minute when it changed and at close);
- *  - hygiene the core cannot see: an accepted connection that sends
- *    nothing within accept_idle_ms is closed, and accepted connections
- *    are capped in total and per source address.
+ *  - hygiene below the core: accepted connections are capped in total
+ *    and per source (an IPv4 address or an IPv6 /64), and a connection
+ *    whose unsent output grows past a bound is closed (the core itself
+ *    closes accepted connections that do not authenticate in time,
+ *    timing.accept_timeout).
  *
  * After calling into ovl_uvnode_node() (a lookup, a room publication ...)
  * call ovl_uvnode_flush() so that what the node produced is sent and its
@@ -70,9 +72,9 @@ struct ovl_uvnode_config {
     uint32_t nat_rto_ms;        /* 0: RFC 8489's 500 ms */
     uint32_t nat_rc;            /* 0: 7 requests */
     uint64_t nat_refresh_ms;    /* 0: 10 minutes */
-    uint32_t accept_idle_ms;    /* 0: 10 s */
     uint32_t max_conns;         /* accepted + dialled; 0: 4096 */
-    uint32_t max_conns_per_ip;  /* accepted from one IP; 0: 64 */
+    uint32_t max_conns_per_ip;  /* accepted from one IPv4 address or IPv6
+                                   /64; 0: 16 */
     const char *software;       /* STUN SOFTWARE attribute, or NULL */
     ovl_uvnode_event_cb on_event;
     ovl_uvnode_nat_cb on_nat;   /* a NAT run ended with a new result */
@@ -82,7 +84,7 @@ struct ovl_uvnode_config {
 /* Counters the driver keeps (the node's own are in ovl_node_stats). */
 struct ovl_uvnode_counters {
     uint64_t stun_answered, stun_dropped;
-    uint64_t tcp_accepted, tcp_refused_cap, tcp_idle_closed;
+    uint64_t tcp_accepted, tcp_refused_cap;
     uint64_t tcp_write_dropped;      /* connection closed: send queue full */
     uint64_t udp_send_errors;
 };
@@ -142,8 +144,10 @@ int ovl_uv_contact_parse(struct ovl_contact *c, const char *text);
 enum { OVL_UV_CONTACT_TEXT_MAX = 128 };
 void ovl_uv_contact_format(char *out, size_t cap, const struct ovl_contact *c);
 
-/* ovl_addr <-> sockaddr. */
+/* ovl_addr <-> sockaddr, and <-> the STUN module's address. */
 int ovl_uv_addr_from_sockaddr(struct ovl_addr *a, const struct sockaddr *sa);
+void ovl_uv_addr_to_stun(struct ovl_stun_addr *s, const struct ovl_addr *a);
+int ovl_uv_addr_from_stun(struct ovl_addr *a, const struct ovl_stun_addr *s);
 int ovl_uv_addr_to_sockaddr(const struct ovl_addr *a,
                             struct sockaddr_storage *ss);
 

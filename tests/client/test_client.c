@@ -100,7 +100,7 @@ Test(addr, text)
     char t[CLI_OVL_ADDR_TEXT_MAX];
 
     v4(&a, 1, 2, 3, 4, 5678);
-    cli_ovl_addr_text(t, sizeof(t), &a);
+    ovl_addr_to_text(t, sizeof(t), &a);
     cr_assert_str_eq(t, "1.2.3.4:5678");
     memset(&a, 0, sizeof(a));
     a.family = OVL_AF_INET6;
@@ -110,10 +110,10 @@ Test(addr, text)
     a.ip[3] = 0xb8;
     a.ip[15] = 1;
     a.port = 5;
-    cli_ovl_addr_text(t, sizeof(t), &a);
+    ovl_addr_to_text(t, sizeof(t), &a);
     cr_assert_str_eq(t, "[2001:db8::1]:5");
     a.family = OVL_AF_NONE;
-    cli_ovl_addr_text(t, sizeof(t), &a);
+    ovl_addr_to_text(t, sizeof(t), &a);
     cr_assert_str_eq(t, "none");
 }
 

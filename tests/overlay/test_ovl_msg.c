@@ -482,7 +482,7 @@ Test(msg, addresses)
     cr_expect_eq(ovl_addr_from_compact(&b, c, 19), 0);
     cr_expect(ovl_addr_eq(&a, &b));
     ovl_addr_to_text(text, sizeof(text), &a);
-    cr_expect_str_eq(text, "[0:0:0:0:0:0:0:1]:443");
+    cr_expect_str_eq(text, "[::1]:443");
     cr_expect_eq(ovl_addr_from_compact(&b, c, 7), -EINVAL);
     cr_expect(ovl_name_valid("alice", 5));
     cr_expect(!ovl_name_valid("al ice", 6));
