@@ -86,7 +86,7 @@ struct ovc {
     struct cli_ovl_report rep;
     uv_loop_t *loop;
     struct ovl_uvnode *u;         /* NULL before start and once closed */
-    struct ovl_uvnode_config cfg; /* kept: the driver may point into it */
+    struct ovl_uvnode_config cfg; /* the node's setup (identity: ours) */
     struct ovl_identity id;
     uint8_t cert[OVL_CERT_LEN];
     uint8_t auth[OVL_ED_PK_LEN];

@@ -7,30 +7,16 @@
  * Thread: loop.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "brg.h"
 #include "brg_log.h"
 #include "brg_overlay.h"
 #include "ovl_record.h"
-
-enum {
-    /* A node that loses its supernode notices after dead_after of silence;
-     * it must hear at least two keep-alives in that time. */
-    DEAD_AFTER_MIN_S = 75,       /* the core's default */
-    PEER_TIMEOUT_MIN_S = 100,    /* the core's default */
-    CERT_FILE_MAX = 1024,        /* a certificate file, raw or base64url */
-    /* Port 0: the driver binds an ephemeral UDP port and then TCP on the
-     * same number, which another socket may already hold. Try again. */
-    EPHEMERAL_TRIES = 8,
-};
 
 #define NS_PER_S 1000000000ull
 
@@ -45,7 +31,6 @@ struct brg_ovl {
     struct ovl_addr media;       /* advertised IP, media UDP port */
     bool media_known;
     bool nat_hint_logged;        /* the "behind a NAT" advice, once */
-    char hostcache[PATH_MAX];    /* the driver keeps a pointer to it */
 };
 
 static struct brg_ovl *ovl(struct brg *b)
@@ -236,26 +221,18 @@ void brg_overlay_room_removed(struct brg *b, const char *room)
     ovl_uvnode_flush(o->u);
 }
 
-/* The address room records carry: advertise_ip, else the IP the driver
- * chose for our contact, with the media port. */
+/* The address room records carry: our contact's IP (advertise_ip, else
+ * the driver's choice), with the media port. */
 static int media_addr(struct brg_ovl *o)
 {
     const struct brg_config *cfg = o->b->cfg;
     struct ovl_uvnode_status st;
-    struct sockaddr_storage ss;
 
-    if (cfg->advertise_ip[0]) {
-        if (uv_ip4_addr(cfg->advertise_ip, cfg->media_port, (struct sockaddr_in *)&ss) != 0 &&
-            uv_ip6_addr(cfg->advertise_ip, cfg->media_port, (struct sockaddr_in6 *)&ss) != 0)
-            return -EINVAL;
-        if (ovl_uv_addr_from_sockaddr(&o->media, (const struct sockaddr *)&ss) != 0)
-            return -EINVAL;
-    } else {
-        ovl_uvnode_status(o->u, &st);
-        if (st.self.udp.family == OVL_AF_NONE)
-            return -EADDRNOTAVAIL;
-        o->media = st.self.udp;
-    }
+    /* The driver put advertise_ip (or its own choice) in our contact. */
+    ovl_uvnode_status(o->u, &st);
+    if (st.self.udp.family == OVL_AF_NONE)
+        return -EADDRNOTAVAIL;
+    o->media = st.self.udp;
     o->media.port = (uint16_t)cfg->media_port;
     o->media_known = true;
     return 0;
@@ -298,19 +275,6 @@ static size_t list_entries(const char *list)
     return n;
 }
 
-/* Timing from keepalive_s: the silence that loses a supernode (and, on
- * a supernode, an attached peer) stays above two keep-alives. */
-static void timing_set(struct ovl_node_timing *t, int keepalive_s)
-{
-    uint64_t k = (uint64_t)keepalive_s;
-
-    t->keepalive = k * NS_PER_S;
-    if (k * 5 / 2 > DEAD_AFTER_MIN_S)
-        t->dead_after = k * 5 / 2 * NS_PER_S;
-    if (k * 3 > PEER_TIMEOUT_MIN_S)
-        t->peer_timeout = k * 3 * NS_PER_S;
-}
-
 static enum ovl_role_mode role_mode(const struct brg_config *cfg)
 {
     switch (cfg->role) {
@@ -325,12 +289,12 @@ static int node_start(struct brg_ovl *o, const struct ovl_identity *id,
 {
     const struct brg_config *cfg = o->b->cfg;
     struct ovl_uvnode_config uc;
-    char err[256];
-    int rc = -EADDRINUSE;
+    char err[256], hostcache[PATH_MAX];
+    int rc;
 
     memset(&uc, 0, sizeof(uc));
-    if (snprintf(o->hostcache, sizeof(o->hostcache), "%s/hostcache.bin", cfg->state_dir) >=
-        (int)sizeof(o->hostcache)) {
+    if (snprintf(hostcache, sizeof(hostcache), "%s/hostcache.bin", cfg->state_dir) >=
+        (int)sizeof(hostcache)) {
         BRG_LOGE("ovl", "the state directory's path is too long");
         return -ENAMETOOLONG;
     }
@@ -339,23 +303,21 @@ static int node_start(struct brg_ovl *o, const struct ovl_identity *id,
     uc.node.authority = o->has_authority ? o->authority : NULL;
     uc.node.bootstrap = nboot ? boot : NULL;
     uc.node.nbootstrap = nboot;
-    timing_set(&uc.node.timing, cfg->keepalive_s);
+    /* The core keeps dead_after and peer_timeout above the keep-alives. */
+    uc.node.timing.keepalive = (uint64_t)cfg->keepalive_s * NS_PER_S;
     uc.bind_ip = cfg->media_addr;
     uc.advertise_ip = cfg->advertise_ip[0] ? cfg->advertise_ip : NULL;
     uc.port = (uint16_t)cfg->overlay_port;
     uc.listen_tcp = true;       /* supernode-capable: always reachable on TCP */
     uc.listen_443 = cfg->overlay_tcp443;
-    uc.hostcache_path = o->hostcache;  /* read at every save: o outlives u */
+    uc.hostcache_path = hostcache;     /* the driver keeps a copy */
     uc.nat_discovery = true;
     uc.software = brg_config_version();
     uc.on_event = on_event;
     uc.on_nat = on_nat;
     uc.data = o;
-    for (int i = 0; i < EPHEMERAL_TRIES && rc == -EADDRINUSE; i++) {
-        rc = ovl_uvnode_new(&o->u, o->b->loop, &uc, err, sizeof(err));
-        if (cfg->overlay_port != 0)
-            break;
-    }
+    /* With port 0 the driver itself retries numbers free for UDP and TCP. */
+    rc = ovl_uvnode_new(&o->u, o->b->loop, &uc, err, sizeof(err));
     if (rc)
         BRG_LOGE("ovl", "cannot start the overlay on %s port %d: %s (set --overlay-port, or --no-overlay)",
                  cfg->media_addr, cfg->overlay_port, err);

@@ -126,8 +126,10 @@ struct ovl_node_timing {
     uint64_t backoff_min;        /* between failed login rounds (1 s) */
     uint64_t backoff_max;        /* (60 s) */
     uint64_t keepalive;          /* PING on signalling sessions (30 s) */
-    uint64_t dead_after;         /* silence that loses a supernode (75 s) */
-    uint64_t peer_timeout;       /* supernode: silent attached peer (100 s) */
+    uint64_t dead_after;         /* silence that loses a supernode (75 s,
+                                    or 2.5 keep-alives if longer) */
+    uint64_t peer_timeout;       /* supernode: silent attached peer (100 s,
+                                    or 3 keep-alives if longer) */
     uint64_t presence_refresh;   /* re-sign own presence (20 min) */
     uint64_t room_refresh;       /* re-sign own room records (2 h) */
     uint64_t republish;          /* supernode: republish stored (30 min) */

@@ -56,6 +56,12 @@ static void fill_timing(struct ovl_node_timing *dst,
                    "timing is an array of uint64_t");
     for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
         o[i] = s[i] ? s[i] : d[i];
+    /* Losing a supernode (or, on one, an attached peer) takes more than
+     * two missed keep-alives, whatever interval was chosen. */
+    if (src->dead_after == 0 && dst->keepalive * 5 / 2 > dst->dead_after)
+        dst->dead_after = dst->keepalive * 5 / 2;
+    if (src->peer_timeout == 0 && dst->keepalive * 3 > dst->peer_timeout)
+        dst->peer_timeout = dst->keepalive * 3;
 }
 
 static void fill_rate(struct ovl_rate *dst, const struct ovl_node_rate *src,

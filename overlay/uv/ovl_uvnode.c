@@ -784,28 +784,26 @@ static void hc_load(struct ovl_uvnode *u)
 static void hc_save(struct ovl_uvnode *u)
 {
     const struct ovl_hostcache *hc;
+    uint8_t *buf, h[sizeof(u->hc_saved_hash)];
     char tmp[4096];
-    uint8_t *buf;
+    size_t cap;
     int len, fd;
     bool ok = false;
 
     if (u->cfg.hostcache_path == NULL || u->node == NULL)
         return;
     hc = ovl_node_hostcache(u->node);
-    buf = malloc(ovl_hc_save_size(hc));
+    cap = ovl_hc_save_size(hc);
+    buf = malloc(cap);
     if (buf == NULL)
         return;
-    len = ovl_hc_save(hc, buf, ovl_hc_save_size(hc));
+    len = ovl_hc_save(hc, buf, cap);
     if (len <= 0)
         goto out;
-    if ((size_t)len == u->hc_saved_len) {
-        uint8_t h[16];
-
-        /* last_seen moves every refresh; compare the whole image. */
-        crypto_generichash(h, sizeof(h), buf, (size_t)len, NULL, 0);
-        if (memcmp(h, u->hc_saved_hash, sizeof(h)) == 0)
-            goto out;
-    }
+    /* last_seen moves every refresh; compare the whole image. */
+    crypto_generichash(h, sizeof(h), buf, (size_t)len, NULL, 0);
+    if ((size_t)len == u->hc_saved_len && memcmp(h, u->hc_saved_hash, sizeof(h)) == 0)
+        goto out;
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", u->cfg.hostcache_path) >= (int)sizeof(tmp))
         goto out;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -815,7 +813,7 @@ static void hc_save(struct ovl_uvnode *u)
     ok = (close(fd) == 0) && ok;
     if (ok && rename(tmp, u->cfg.hostcache_path) == 0) {
         u->hc_saved_len = (size_t)len;
-        crypto_generichash(u->hc_saved_hash, sizeof(u->hc_saved_hash), buf, (size_t)len, NULL, 0);
+        memcpy(u->hc_saved_hash, h, sizeof(h));
     } else {
         unlink(tmp);
     }
