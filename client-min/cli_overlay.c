@@ -213,31 +213,39 @@ static int parse_num(const char *flag, const char *text, double min, double max,
     return 0;
 }
 
-/* Appends the comma-separated contacts of @list to the bootstrap list. */
+static void bootstrap_bad(const char *entry, void *data)
+{
+    fprintf(stderr, "chorus-client: --bootstrap: %s is not KEY@HOST:PORT (or does not resolve)\n",
+            entry);
+    *(bool *)data = true;
+}
+
+/* Appends the comma-separated contacts of @list to the bootstrap list; any
+ * bad entry is a usage error. */
 static int add_bootstrap(struct ovc *c, const char *list)
 {
-    char *copy = strdup(list), *save = NULL, *tok;
-    struct ovl_contact *grown;
-    int ret = 0;
+    struct ovl_contact *more, *grown;
+    size_t n;
+    bool bad = false;
 
-    if (copy == NULL)
+    if (ovl_uv_contacts_parse(list, &more, &n, bootstrap_bad, &bad) != 0)
         return -1;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        grown = realloc(c->boot, (c->nboot + 1) * sizeof(*c->boot));
-        if (grown == NULL) {
-            ret = -1;
-            break;
-        }
-        c->boot = grown;
-        if (ovl_uv_contact_parse(&c->boot[c->nboot], tok) != 0) {
-            fprintf(stderr, "chorus-client: --bootstrap: %s is not KEY@HOST:PORT\n", tok);
-            ret = -1;
-            break;
-        }
-        c->nboot++;
+    if (bad) {
+        free(more);
+        return -1;
     }
-    free(copy);
-    return ret;
+    if (n == 0)
+        return 0;
+    grown = realloc(c->boot, (c->nboot + n) * sizeof(*c->boot));
+    if (grown == NULL) {
+        free(more);
+        return -1;
+    }
+    memcpy(grown + c->nboot, more, n * sizeof(*more));
+    c->boot = grown;
+    c->nboot += n;
+    free(more);
+    return 0;
 }
 
 /* Queues a lookup of @name; the caller sends the queue (send_queued). */

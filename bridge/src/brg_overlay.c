@@ -240,39 +240,12 @@ static int media_addr(struct brg_ovl *o)
 
 /* ---- start and stop ---- */
 
-/* Parses the bootstrap list into @out (at most @cap contacts). An entry
- * whose host does not resolve is skipped with a warning: the others and
- * the host cache may still do. Returns the number parsed. */
-static size_t bootstrap_parse(const char *list, struct ovl_contact *out, size_t cap)
+/* A bootstrap entry whose host does not resolve is skipped: the others
+ * and the host cache may still do. */
+static void bootstrap_bad(const char *entry, void *data)
 {
-    char *copy = strdup(list), *save = NULL;
-    size_t n = 0;
-
-    if (!copy)
-        return 0;
-    for (char *e = strtok_r(copy, ",", &save); e && n < cap; e = strtok_r(NULL, ",", &save)) {
-        char *end = e + strlen(e);
-
-        while (*e == ' ' || *e == '\t')
-            e++;
-        while (end > e && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-        if (ovl_uv_contact_parse(&out[n], e) == 0)
-            n++;
-        else
-            BRG_LOGW("ovl", "bootstrap entry %s skipped: its host does not resolve", e);
-    }
-    free(copy);
-    return n;
-}
-
-static size_t list_entries(const char *list)
-{
-    size_t n = *list ? 1 : 0;
-
-    for (const char *p = list; *p; p++)
-        n += *p == ',';
-    return n;
+    (void)data;
+    BRG_LOGW("ovl", "bootstrap entry %s skipped: its host does not resolve", entry);
 }
 
 static enum ovl_role_mode role_mode(const struct brg_config *cfg)
@@ -344,8 +317,8 @@ static void log_started(struct brg_ovl *o, size_t nboot)
 int brg_overlay_start(struct brg *b, const struct ovl_identity *id)
 {
     const struct brg_config *cfg = b->cfg;
-    size_t cap = list_entries(cfg->bootstrap), nboot = 0;
     struct ovl_contact *boot = NULL;
+    size_t nboot = 0;
     struct brg_ovl *o;
     struct brg_room_rt *r, *tmp;
     int rc;
@@ -355,11 +328,8 @@ int brg_overlay_start(struct brg *b, const struct ovl_identity *id)
         return 0;
     }
     o = calloc(1, sizeof(*o));
-    if (cap)
-        boot = calloc(cap, sizeof(*boot));
-    if (!o || (cap && !boot)) {
+    if (!o || ovl_uv_contacts_parse(cfg->bootstrap, &boot, &nboot, bootstrap_bad, NULL) != 0) {
         free(o);
-        free(boot);
         return -ENOMEM;
     }
     o->b = b;
@@ -367,10 +337,9 @@ int brg_overlay_start(struct brg *b, const struct ovl_identity *id)
     memcpy(o->pk, id->ed_pk, OVL_ED_PK_LEN);
     o->has_authority = cfg->login_authority[0] &&
                        ovl_pk_from_text(o->authority, cfg->login_authority) == 0;
-    nboot = bootstrap_parse(cfg->bootstrap, boot, cap);
-    if (cap && nboot == 0)
+    if (cfg->bootstrap[0] && nboot == 0)
         BRG_LOGW("ovl", "no bootstrap entry resolves; only the host cache is left");
-    else if (cfg->role == BRG_ROLE_PEER && !cap)
+    else if (cfg->role == BRG_ROLE_PEER && !cfg->bootstrap[0])
         BRG_LOGW("ovl", "role peer without bootstrap: only the host cache is left");
     rc = node_start(o, id, boot, nboot);
     free(boot);

@@ -231,6 +231,46 @@ int ovl_uv_contact_parse(struct ovl_contact *c, const char *text)
     return 0;
 }
 
+int ovl_uv_contacts_parse(const char *list, struct ovl_contact **out, size_t *n,
+                          void (*bad)(const char *entry, void *data), void *data)
+{
+    size_t cap = 1;
+    char *copy, *save = NULL;
+
+    *out = NULL;
+    *n = 0;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    copy = strdup(list);
+    *out = calloc(cap, sizeof(**out));
+    if (copy == NULL || *out == NULL) {
+        free(copy);
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+        char *end = e + strlen(e);
+
+        while (*e == ' ' || *e == '\t')
+            e++;
+        while (end > e && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*e == '\0')
+            continue;
+        if (ovl_uv_contact_parse(&(*out)[*n], e) == 0)
+            (*n)++;
+        else if (bad)
+            bad(e, data);
+    }
+    free(copy);
+    if (*n == 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return 0;
+}
+
 void ovl_uv_contact_format(char *out, size_t cap, const struct ovl_contact *c)
 {
     char key[OVL_PK_TEXT_LEN], addr[64];

@@ -140,6 +140,14 @@ void ovl_uvnode_status(struct ovl_uvnode *u, struct ovl_uvnode_status *st);
  * a name resolved now, blocking) into a contact. Returns 0 or -EINVAL.
  */
 int ovl_uv_contact_parse(struct ovl_contact *c, const char *text);
+/*
+ * A comma-separated list of such contacts (blanks around entries and empty
+ * entries ignored) into *out (malloc'd, the caller frees; NULL when none)
+ * and *n. An entry that does not parse or resolve goes to @bad (if not
+ * NULL) and is skipped. Returns 0 or -ENOMEM.
+ */
+int ovl_uv_contacts_parse(const char *list, struct ovl_contact **out, size_t *n,
+                          void (*bad)(const char *entry, void *data), void *data);
 /* The same form back; @out needs OVL_UV_CONTACT_TEXT_MAX bytes. */
 enum { OVL_UV_CONTACT_TEXT_MAX = 128 };
 void ovl_uv_contact_format(char *out, size_t cap, const struct ovl_contact *c);

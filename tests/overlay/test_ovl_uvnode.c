@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -343,6 +344,12 @@ Test(uvnode, silent_tcp_closed_and_hostcache_kept)
     rmdir(dir);
 }
 
+static void count_bad(const char *entry, void *data)
+{
+    (void)entry;
+    (*(int *)data)++;
+}
+
 Test(uvnode, contact_text)
 {
     struct ovl_identity id;
@@ -368,6 +375,25 @@ Test(uvnode, contact_text)
         cr_expect_eq(ovl_uv_contact_parse(&d, bad[i]), -EINVAL, "%s", bad[i]);
     snprintf(in, sizeof(in), "%s@1.2.3.4:", key);
     cr_expect_eq(ovl_uv_contact_parse(&d, in), -EINVAL);
+
+    /* Lists: blanks and empty entries ignored, bad entries reported. */
+    {
+        char list[400];
+        struct ovl_contact *cs;
+        size_t n;
+        int nbad = 0;
+
+        snprintf(list, sizeof(list), " %s@127.0.0.1:4000 ,, nonsense,\t%s@[::1]:5 ,", key, key);
+        cr_assert_eq(ovl_uv_contacts_parse(list, &cs, &n, count_bad, &nbad), 0);
+        cr_assert_eq(n, 2);
+        cr_expect_eq(nbad, 1, "only 'nonsense' is reported");
+        cr_expect_eq(cs[0].udp.port, 4000);
+        cr_expect_eq(cs[1].udp.family, OVL_AF_INET6);
+        free(cs);
+        cr_assert_eq(ovl_uv_contacts_parse("", &cs, &n, count_bad, &nbad), 0);
+        cr_expect_eq(n, 0);
+        cr_expect_null(cs);
+    }
 }
 
 /* Runs the loop for @ms whatever happens. */
