@@ -71,21 +71,6 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-static const char *role_name(enum ovl_role role)
-{
-    return role == OVL_ROLE_SUPERNODE ? "supernode" : "peer";
-}
-
-static const char *rtype_name(uint8_t rtype)
-{
-    switch (rtype) {
-    case OVL_R_PRESENCE: return "presence";
-    case OVL_R_LASTSEEN: return "lastseen";
-    case OVL_R_ROOM: return "room";
-    default: return "unknown";
-    }
-}
-
 const char *cli_ovl_state_name(enum ovl_presence_state s)
 {
     switch (s) {
@@ -182,7 +167,7 @@ void cli_ovl_report_logged_in(struct cli_ovl_report *r, const struct ovl_event *
     ovl_node_id_to_hex(hex, node_id);
     if (r->json)
         emit(r, json_pack("{s:s, s:s, s:s, s:s}", "event", "logged_in", "supernode", sn, "role",
-                       role_name(role), "node_id", hex));
+                       ovl_role_name(role), "node_id", hex));
     else if (role == OVL_ROLE_SUPERNODE)
         say(r, "logged in as supernode %s", sn);
     else
@@ -214,9 +199,9 @@ void cli_ovl_report_lost(struct cli_ovl_report *r, const struct ovl_contact *sup
 void cli_ovl_report_role(struct cli_ovl_report *r, enum ovl_role role)
 {
     if (r->json)
-        emit(r, json_pack("{s:s, s:s}", "event", "role", "role", role_name(role)));
+        emit(r, json_pack("{s:s, s:s}", "event", "role", "role", ovl_role_name(role)));
     else
-        say(r, "role: %s", role_name(role));
+        say(r, "role: %s", ovl_role_name(role));
 }
 
 /* The human sentence for a record-like answer about @what ("alice",
@@ -310,11 +295,11 @@ void cli_ovl_report_published(struct cli_ovl_report *r, const struct ovl_event *
 {
     if (r->json)
         emit(r, json_pack("{s:s, s:s, s:i, s:i}", "event", "published", "rtype",
-                       rtype_name(ev->rtype), "replicas", (int)ev->replicas, "status", ev->status));
+                       ovl_rtype_name(ev->rtype), "replicas", (int)ev->replicas, "status", ev->status));
     else if (ev->status)
-        say(r, "publishing the %s record failed: %s", rtype_name(ev->rtype), strerror(-ev->status));
+        say(r, "publishing the %s record failed: %s", ovl_rtype_name(ev->rtype), strerror(-ev->status));
     else
-        say(r, "published the %s record (%u replica%s)", rtype_name(ev->rtype), ev->replicas,
+        say(r, "published the %s record (%u replica%s)", ovl_rtype_name(ev->rtype), ev->replicas,
             ev->replicas == 1 ? "" : "s");
 }
 
@@ -347,7 +332,7 @@ void cli_ovl_report_status(struct cli_ovl_report *r, struct ovl_uvnode *u)
         via = st.role == OVL_ROLE_SUPERNODE ? self : contact_or_null(sn, &st.supernode);
     if (!r->json) {
         say(r, "status: %s, %s%s%s; NAT %s%s; hostcache %u, attached %u, records %u, routing %u, connections %u",
-            role_name(st.role), st.logged_in ? "logged in" : "not logged in",
+            ovl_role_name(st.role), st.logged_in ? "logged in" : "not logged in",
             via && st.role != OVL_ROLE_SUPERNODE ? " via " : "",
             via && st.role != OVL_ROLE_SUPERNODE ? via : "", ovl_nat_type_name(st.nat.type),
             st.nat_running ? " (running)" : "", st.hostcache, st.attached, st.records,
@@ -355,7 +340,7 @@ void cli_ovl_report_status(struct cli_ovl_report *r, struct ovl_uvnode *u)
         return;
     }
     emit(r, json_pack("{s:s, s:s, s:b, s:s?, s:s, s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:I}",
-                   "event", "status", "role", role_name(st.role), "logged_in", st.logged_in,
+                   "event", "status", "role", ovl_role_name(st.role), "logged_in", st.logged_in,
                    "supernode", via, "nat", ovl_nat_type_name(st.nat.type), "hostcache",
                    (int)st.hostcache, "attached", (int)st.attached, "records", (int)st.records,
                    "contact", self, "port", (int)st.udp_port, "tcp_port", (int)st.tcp_port,

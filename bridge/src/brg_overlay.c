@@ -52,11 +52,6 @@ static const char *mode_name(int role)
     }
 }
 
-static const char *role_name(enum ovl_role r)
-{
-    return r == OVL_ROLE_SUPERNODE ? "supernode" : "peer";
-}
-
 /* ---- events ---- */
 
 static void log_logged_in(struct brg_ovl *o, const struct ovl_event *ev)
@@ -90,16 +85,16 @@ static void on_event(struct ovl_uvnode *u, const struct ovl_event *ev, void *dat
         BRG_LOGW("ovl", "lost supernode %s; logging in again", c);
         break;
     case OVL_NEV_ROLE_CHANGED:
-        BRG_LOGI("ovl", "role changed to %s", role_name(ev->role));
+        BRG_LOGI("ovl", "role changed to %s", ovl_role_name(ev->role));
         break;
     case OVL_NEV_PUBLISHED:
         if (ev->status < 0)
             BRG_LOG_RATELIMITED("ovl", BRG_LOG_WARN, "a %s record was not stored: %s",
-                                ev->rtype == OVL_R_ROOM ? "room" : "presence",
+                                ovl_rtype_name(ev->rtype),
                                 strerror(-ev->status));
         else
             BRG_LOGD("ovl", "%s record stored on %u replicas",
-                     ev->rtype == OVL_R_ROOM ? "room" : "presence", ev->replicas);
+                     ovl_rtype_name(ev->rtype), ev->replicas);
         break;
     case OVL_NEV_LOGGED_OUT:
         BRG_LOGI("ovl", "logged out");
@@ -528,7 +523,7 @@ json_t *brg_overlay_json(const struct brg_overlay_view *v)
                      "node_id", id,
                      "public_key", pk,
                      "contact", contact_json(&st->self),
-                     "role", role_name(st->role),
+                     "role", ovl_role_name(st->role),
                      "mode", v->mode,
                      "seed", v->seed,
                      "logged_in", st->logged_in,

@@ -600,4 +600,9 @@ int ovl_contact_decode(struct ovl_contact *c,
  * (0x21..0x7E). */
 bool ovl_name_valid(const char *name, size_t len);
 
+/* "peer" / "supernode"; "presence" / "lastseen" / "room" ("unknown" for
+ * other values): the names status, logs and JSON use. */
+const char *ovl_role_name(enum ovl_role role);
+const char *ovl_rtype_name(uint8_t rtype);
+
 #endif /* OVL_MSG_H */

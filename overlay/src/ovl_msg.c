@@ -832,3 +832,18 @@ fail:
     *why = r.why;
     return -EBADMSG;
 }
+
+const char *ovl_role_name(enum ovl_role role)
+{
+    return role == OVL_ROLE_SUPERNODE ? "supernode" : "peer";
+}
+
+const char *ovl_rtype_name(uint8_t rtype)
+{
+    switch (rtype) {
+    case OVL_R_PRESENCE: return "presence";
+    case OVL_R_LASTSEEN: return "lastseen";
+    case OVL_R_ROOM: return "room";
+    default: return "unknown";
+    }
+}
