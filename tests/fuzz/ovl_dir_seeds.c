@@ -20,6 +20,7 @@
 #include "fuzz_ovl_dir_common.h"
 #include "fuzz_ovl_node_common.h"
 #include "ovl_node.h"
+#include "ovl_test_util.h"
 
 static const char *base;
 
@@ -47,22 +48,6 @@ static void put(const char *corpus, const char *name, const uint8_t *prefix,
 
 /* ---- ovl_msg ------------------------------------------------------------------ */
 
-static void contact(struct ovl_contact *c, uint8_t seed, bool v6)
-{
-    memset(c, 0, sizeof(*c));
-    memset(c->identity, seed, sizeof(c->identity));
-    ovl_node_id(c->node_id, c->identity);
-    if (v6) {
-        c->udp.family = OVL_AF_INET6;
-        for (int i = 0; i < 16; i++)
-            c->udp.ip[i] = (uint8_t)(seed + i);
-    } else {
-        ovl_addr_v4(&c->udp, 0x0A000000u | seed, 4000);
-    }
-    c->udp.port = (uint16_t)(4000 + seed);
-    c->tcp_port = (uint16_t)(5000 + seed);
-    c->flags = seed & 1 ? OVL_CF_TCP443 : 0;
-}
 
 static void msg(const char *name, struct ovl_msg *m)
 {

@@ -12,26 +12,11 @@
 #include <sodium.h>
 
 #include "ovl_msg.h"
+#include "ovl_test_util.h"
 
 static uint8_t fake_record[300];
 static uint8_t fake_cert[OVL_CERT_LEN];
 
-static void contact(struct ovl_contact *c, uint8_t seed, bool v6)
-{
-    memset(c, 0, sizeof(*c));
-    memset(c->identity, seed, sizeof(c->identity));
-    ovl_node_id(c->node_id, c->identity);
-    if (v6) {
-        c->udp.family = OVL_AF_INET6;
-        for (int i = 0; i < 16; i++)
-            c->udp.ip[i] = (uint8_t)(seed + i);
-    } else {
-        ovl_addr_v4(&c->udp, 0x0A000000u | seed, 4000);
-    }
-    c->udp.port = (uint16_t)(4000 + seed);
-    c->tcp_port = (uint16_t)(5000 + seed);
-    c->flags = seed & 1 ? OVL_CF_TCP443 : 0;
-}
 
 /* One valid message of each type (index = position in the table). */
 static int sample(int i, struct ovl_msg *m)
